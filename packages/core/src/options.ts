@@ -1,0 +1,64 @@
+// The options pipeline in one file (piscina's habit): schema → defaults → readable error.
+import { z } from 'zod';
+import { DEFAULT_POOL_OPTIONS } from '@fsync2/workers';
+import { OptionsError } from './errors.js';
+
+export const STRATEGIES = ['auto', 'perFile', 'writeback', 'syncfs'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** 'data': fdatasync (data and the metadata needed to read it back). 'full': fsync. */
+export const MODES = ['data', 'full'] as const;
+export type Mode = (typeof MODES)[number];
+
+const poolSchema = z
+  .strictObject({
+    minThreads: z.int().min(0).max(1024).default(DEFAULT_POOL_OPTIONS.minThreads),
+    maxThreads: z.int().min(1).max(1024).default(DEFAULT_POOL_OPTIONS.maxThreads),
+    idleTimeout: z.int().min(0).default(DEFAULT_POOL_OPTIONS.idleTimeout),
+    atomics: z.enum(['sync', 'async', 'disabled']).default(DEFAULT_POOL_OPTIONS.atomics),
+  })
+  .refine((p) => p.minThreads <= p.maxThreads, {
+    message: 'minThreads must not exceed maxThreads',
+    path: ['minThreads'],
+  });
+
+export const syncerOptionsSchema = z.strictObject({
+  /** How each filesystem's targets are flushed; every strategy keeps the promise. */
+  strategy: z.enum(STRATEGIES).default('auto'),
+  /** Default durability for targets that do not name their own. 'full' is the safe default. */
+  mode: z.enum(MODES).default('full'),
+  /** Flush threads: piscina's settings. */
+  pool: poolSchema.default(() => poolSchema.parse({})),
+  /**
+   * Upper bound on the files fsync2 itself holds open at once (for path targets): a call with
+   * more paths is flushed in windows of this size, far below the usual fd limits.
+   */
+  maxOpenFiles: z.int().min(1).max(1_000_000).default(1024),
+});
+
+export type SyncerOptions = z.input<typeof syncerOptionsSchema>;
+export type ResolvedSyncerOptions = z.output<typeof syncerOptionsSchema>;
+
+export const syncOptionsSchema = z.strictObject({
+  /** Durability for targets that do not name their own; the syncer's `mode` by default. */
+  mode: z.enum(MODES).optional(),
+  /** Overrides the syncer's strategy for this call. */
+  strategy: z.enum(STRATEGIES).optional(),
+  /** Aborting stops work that has not started; a running flush is never interrupted. */
+  signal: z.instanceof(AbortSignal).optional(),
+  /** For path targets: also fsync each distinct parent directory, after its files. */
+  parents: z.boolean().default(false),
+});
+
+export type SyncOptions = z.input<typeof syncOptionsSchema>;
+export type ResolvedSyncOptions = z.output<typeof syncOptionsSchema>;
+
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = issue.path.length ? issue.path.join('.') : '(root)';
+    return `${what}.${name}: ${issue.message}`;
+  });
+  throw new OptionsError(`invalid ${what}: ${lines.join('; ')}`, lines);
+}

@@ -1,0 +1,85 @@
+// Turning a request's outcome into the caller's TargetResult, with the error that names it.
+import path from 'node:path';
+import type { Backend } from '@fsync2/workers';
+import { TargetError, type FailedTarget } from './errors.js';
+import type { Outcome } from './execute.js';
+import type { FileKind, ParentResult, TargetResult } from './report.js';
+
+const KINDS: readonly FileKind[] = ['unknown', 'file', 'directory', 'fifo', 'socket', 'char-device', 'block-device'];
+
+const WORKER_CODE = 'ERR_FSYNC2_WORKER';
+
+function failure(o: Outcome): { code?: string; errno?: number | null; syscall: string | null; detail?: string; cause?: unknown } | null {
+  if (o.resolveFailure) {
+    const { errno, syscall, workerError } = o.resolveFailure;
+    if (workerError) return { code: WORKER_CODE, syscall, detail: workerError.message, cause: workerError };
+    return { errno, syscall };
+  }
+  const f = o.flushed;
+  if (!f) return null;
+  if (f.workerError) {
+    return { code: WORKER_CODE, syscall: f.syscall, detail: `${f.workerError.message}; the file is not known to be durable`, cause: f.workerError };
+  }
+  if (f.errno !== 0) return { errno: f.errno, syscall: f.syscall };
+  return null;
+}
+
+/** The directories whose entries make a path target reachable: its own, and its real file's. */
+export function parentDirs(o: Outcome): string[] {
+  const own = o.request.path;
+  if (own === null) return [];
+  const dirs = [path.dirname(own)];
+  if (o.realpath !== null && path.dirname(o.realpath) !== dirs[0]) dirs.push(path.dirname(o.realpath));
+  return dirs;
+}
+
+export function toParentResult(dir: string, o: Outcome): ParentResult {
+  const f = failure(o);
+  if (f === null) return { path: dir, ok: true, syscall: o.flushed?.syscall ?? null, code: null, errno: null };
+  const err = new TargetError({ index: -1, fd: null, path: dir }, f);
+  return { path: dir, ok: false, syscall: f.syscall, code: err.code, errno: err.errno };
+}
+
+export function toResult(o: Outcome, parents: readonly ParentResult[], backend: Backend): TargetResult {
+  const req = o.request;
+  const who: FailedTarget = { index: req.index, fd: req.callerFd, path: req.path };
+  let error = req.invalid;
+  if (!error) {
+    const f = failure(o);
+    if (f) error = new TargetError(who, f, { cause: f.cause });
+  }
+  if (!error) {
+    const bad = parents.find((p) => !p.ok);
+    if (bad) {
+      error = new TargetError(who, {
+        code: bad.code ?? WORKER_CODE,
+        errno: bad.errno,
+        syscall: bad.syscall,
+        detail: `its parent directory ${bad.path} is not durable (${bad.code})`,
+      });
+    }
+  }
+  const volatile = o.fs?.volatile ?? false;
+  const ok = error === null;
+  return {
+    index: req.index,
+    target: req.input,
+    fd: req.callerFd,
+    path: req.path,
+    dev: o.dev,
+    ino: o.ino,
+    kind: o.kind === null ? null : (KINDS[o.kind] ?? 'unknown'),
+    fsType: o.fs?.name ?? null,
+    mode: o.flushed?.mode ?? req.mode,
+    plan: o.flushed?.plan ?? null,
+    syscall: error?.syscall ?? o.flushed?.syscall ?? null,
+    backend: o.flushed?.backend ?? backend,
+    ok,
+    durable: ok && !volatile,
+    volatile,
+    durationMs: (o.flushed?.nanos ?? 0) / 1e6,
+    mergedWith: o.mergedWith,
+    parents,
+    error,
+  };
+}

@@ -1,0 +1,98 @@
+// Every platform difference of the addon lives in this header, each with its reason,
+// so that fsync2.cc reads as the plain list of calls it exports (libuv's habit).
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <fcntl.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/vfs.h>
+#elif defined(__APPLE__)
+#include <sys/mount.h>
+#include <sys/param.h>
+#endif
+
+namespace fsync2 {
+
+// The kernel may interrupt a flush with a signal before it did anything; the flush must be
+// issued again, never reported (TigerBeetle retries EINTR and nothing else).
+template <typename F>
+inline int retry_eintr(F call) {
+  for (;;) {
+    if (call() == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+inline int do_fsync(int fd) {
+#if defined(__APPLE__)
+  // Apple's fsync does not flush the drive's write cache; F_FULLFSYNC does. Some filesystems
+  // refuse it (ENOTSUP on SMB, for one), so fall back like libuv's uv__fs_fsync. UNTESTED here.
+  int err = retry_eintr([&] { return fcntl(fd, F_FULLFSYNC); });
+  if (err == 0) return 0;
+#ifdef F_BARRIERFSYNC
+  err = retry_eintr([&] { return fcntl(fd, F_BARRIERFSYNC); });
+  if (err == 0) return 0;
+#endif
+  return retry_eintr([&] { return fsync(fd); });
+#else
+  return retry_eintr([&] { return fsync(fd); });
+#endif
+}
+
+inline int do_fdatasync(int fd) {
+#if defined(__APPLE__)
+  // macOS has no durable fdatasync: the data-only flush is the full one there.
+  return do_fsync(fd);
+#else
+  return retry_eintr([&] { return fdatasync(fd); });
+#endif
+}
+
+inline int do_syncfs(int fd) {
+#if defined(__linux__)
+  // syncfs reports writeback errors only since Linux 5.8; the core's planner checks the kernel
+  // version before it chooses this call, the addon only issues it.
+  return retry_eintr([&] { return syncfs(fd); });
+#else
+  (void)fd;
+  return ENOSYS;
+#endif
+}
+
+inline int do_sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned flags) {
+#if defined(__linux__)
+  return retry_eintr([&] { return sync_file_range(fd, offset, nbytes, flags); });
+#else
+  (void)fd; (void)offset; (void)nbytes; (void)flags;
+  return ENOSYS;
+#endif
+}
+
+// The filesystem's magic number (f_type), or -errno. Magic numbers are 32-bit on Linux even
+// where the field is a long, so a double carries them exactly.
+inline double fs_type(int fd) {
+#if defined(__linux__)
+  struct statfs st;
+  int err = retry_eintr([&] { return fstatfs(fd, &st); });
+  if (err != 0) return -static_cast<double>(err);
+  return static_cast<double>(static_cast<uint32_t>(st.f_type));
+#else
+  (void)fd;
+  return -static_cast<double>(ENOSYS);
+#endif
+}
+
+#if defined(__linux__)
+constexpr unsigned kSfrWaitBefore = SYNC_FILE_RANGE_WAIT_BEFORE;
+constexpr unsigned kSfrWrite = SYNC_FILE_RANGE_WRITE;
+constexpr unsigned kSfrWaitAfter = SYNC_FILE_RANGE_WAIT_AFTER;
+#else
+constexpr unsigned kSfrWaitBefore = 1;
+constexpr unsigned kSfrWrite = 2;
+constexpr unsigned kSfrWaitAfter = 4;
+#endif
+
+}  // namespace fsync2

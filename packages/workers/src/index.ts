@@ -1,0 +1,11 @@
+export { FlushPool, DEFAULT_POOL_OPTIONS } from './pool.js';
+export type { PoolOptions } from './pool.js';
+export { WorkerError } from './errors.js';
+export { KIND } from './protocol.cjs';
+export type {
+  Backend,
+  Kind,
+  ResolveResult,
+  FlushResult,
+  CloseResult,
+} from './protocol.cjs';

@@ -1,0 +1,49 @@
+// The pure-TS path: Node's fs.*Sync on the worker's own thread. Slower than the addon (no batch
+// crossing) and without syncfs or sync_file_range, which Node does not expose.
+import fs = require('node:fs');
+import os = require('node:os');
+import { OPS } from '@fsync2/native';
+
+const { EINTR, ENOSYS, EIO } = os.constants.errno;
+
+/** A positive errno from a Node fs error. */
+export function errnoOf(err: unknown): number {
+  const errno = (err as NodeJS.ErrnoException | null)?.errno;
+  return typeof errno === 'number' && errno !== 0 ? Math.abs(errno) : EIO;
+}
+
+function retryEintr(call: () => void): number {
+  for (;;) {
+    try {
+      call();
+      return 0;
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno !== EINTR) return errno;
+    }
+  }
+}
+
+export function runOp(fd: number, op: number): number {
+  switch (op) {
+    case OPS.NONE:
+      return 0;
+    case OPS.FSYNC:
+      return retryEintr(() => fs.fsyncSync(fd));
+    case OPS.FDATASYNC:
+      return retryEintr(() => fs.fdatasyncSync(fd));
+    default:
+      // syncfs and sync_file_range: the planner does not choose them on this path.
+      return ENOSYS;
+  }
+}
+
+/** f_type through the fd's /proc magic link, which resolves even for an unlinked file. */
+export function fsType(fd: number): number {
+  if (process.platform !== 'linux') return -ENOSYS;
+  try {
+    return fs.statfsSync(`/proc/self/fd/${fd}`).type >>> 0;
+  } catch (err) {
+    return -errnoOf(err);
+  }
+}

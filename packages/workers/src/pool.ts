@@ -1,0 +1,117 @@
+// The pool of flush threads. Each task's syscalls block one piscina worker thread; libuv's shared
+// threadpool (fs, dns.lookup, crypto, zlib) is never used for a flush.
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { loadNative, type NativeStatus } from '@fsync2/native';
+import { WorkerError } from './errors.js';
+import type {
+  Backend,
+  CloseResult,
+  FlushResult,
+  ResolveResult,
+  Task,
+} from './protocol.cjs';
+
+export interface PoolOptions {
+  /** Threads kept alive. Started at construction so a busy libuv threadpool cannot delay them. */
+  readonly minThreads: number;
+  /** Concurrent flushes share journal commits, so more threads than cores pay off. */
+  readonly maxThreads: number;
+  /** ms before a thread above minThreads exits. */
+  readonly idleTimeout: number;
+  /** piscina's wait mode between tasks: 'sync' is lowest latency, 'async' lets a thread run timers. */
+  readonly atomics: 'sync' | 'async' | 'disabled';
+  /** Worker module, for tests that wrap the real one. Must be CommonJS (see below). */
+  readonly filename?: string;
+}
+
+const cores = availableParallelism();
+
+/** Defaults that suit 2 cores and 64 alike: flush threads wait on the device, not the CPU. */
+export const DEFAULT_POOL_OPTIONS: PoolOptions = {
+  minThreads: Math.min(cores, 4),
+  maxThreads: Math.min(64, Math.max(8, cores * 4)),
+  idleTimeout: 30_000,
+  atomics: 'sync',
+};
+
+// A CommonJS worker loads through require(), which reads files synchronously. An ES module
+// would be read through fs/promises, on the very threadpool that a busy process may have
+// filled, and a new thread would wait behind it.
+const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
+
+export class FlushPool {
+  readonly #piscina: Piscina;
+  readonly #native: NativeStatus;
+  #closed = false;
+
+  constructor(options: Partial<PoolOptions> = {}) {
+    const o = { ...DEFAULT_POOL_OPTIONS, ...options };
+    this.#native = loadNative();
+    this.#piscina = new Piscina({
+      filename: o.filename ?? WORKER,
+      minThreads: Math.min(o.minThreads, o.maxThreads),
+      maxThreads: o.maxThreads,
+      idleTimeout: o.idleTimeout,
+      atomics: o.atomics,
+      concurrentTasksPerWorker: 1,
+    });
+    // A dead worker also rejects the task it held; this listener keeps the pool's own 'error'
+    // event from becoming an uncaught exception.
+    this.#piscina.on('error', () => {});
+  }
+
+  /** Which code will issue the syscalls, and why the addon is not used when it is not. */
+  get backend(): Backend {
+    return this.#native.available ? 'native' : 'js';
+  }
+
+  get nativeReason(): string | null {
+    return this.#native.available ? null : this.#native.reason;
+  }
+
+  get threads(): number {
+    return this.#piscina.threads.length;
+  }
+
+  get maxThreads(): number {
+    return this.#piscina.maxThreads;
+  }
+
+  get queueSize(): number {
+    return this.#piscina.queueSize;
+  }
+
+  resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult> {
+    return this.#run({ kind: 'resolve', fds, paths, realpaths }) as Promise<ResolveResult>;
+  }
+
+  flush(fds: Int32Array, ops: Uint8Array, signal?: AbortSignal): Promise<FlushResult> {
+    return this.#run({ kind: 'flush', fds, ops }, signal) as Promise<FlushResult>;
+  }
+
+  close(fds: Int32Array): Promise<CloseResult> {
+    return this.#run({ kind: 'close', fds }) as Promise<CloseResult>;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#piscina.close();
+  }
+
+  async #run(task: Task, signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed) throw new WorkerError('the flush pool is closed');
+    try {
+      return await this.#piscina.run(task, signal ? { signal } : {});
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new WorkerError(`flush thread failed during a ${task.kind} task: ${message(err)}`, { cause: err });
+    }
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
