@@ -1,7 +1,7 @@
 // Running a call's requests through the pool: resolve (open, fstat, fstatfs), merge files named
 // twice, plan each filesystem, flush the filesystems in parallel, close what was opened.
 import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
-import { KIND, type Backend, type FlushPool, type Kind } from '@fsync2/workers';
+import { KIND, type Backend, type FlushBackend, type Kind } from '@fsync2/workers';
 import { AbortError } from './errors.js';
 import { fsInfo, type FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
@@ -46,7 +46,7 @@ export interface Outcome {
 }
 
 export interface CallContext {
-  readonly pool: FlushPool;
+  readonly pool: FlushBackend;
   readonly strategy: Strategy;
   readonly maxOpenFiles: number;
   readonly signal: AbortSignal | undefined;
@@ -58,7 +58,7 @@ export interface CallContext {
   syscalls: number;
 }
 
-export function newCallContext(pool: FlushPool, strategy: Strategy, maxOpenFiles: number, signal?: AbortSignal): CallContext {
+export function newCallContext(pool: FlushBackend, strategy: Strategy, maxOpenFiles: number, signal?: AbortSignal): CallContext {
   return { pool, strategy, maxOpenFiles, signal, done: new Map(), syncedDevs: new Set(), filesystems: new Map(), syscalls: 0 };
 }
 

@@ -1,5 +1,5 @@
 // The public object: options in, a pool of flush threads, one report per call.
-import { FlushPool } from '@fsync2/workers';
+import { FlushPool, type FlushBackend } from '@fsync2/workers';
 import { ClosedError, SyncError, AbortError } from './errors.js';
 import { flushRequests, newCallContext, type Outcome } from './execute.js';
 import {
@@ -16,13 +16,14 @@ import { toRequest, type Request } from './targets.js';
 
 export class Syncer {
   readonly #options: ResolvedSyncerOptions;
-  readonly #pool: FlushPool;
+  readonly #pool: FlushBackend;
   readonly #inflight = new Set<Promise<unknown>>();
   #closing: Promise<void> | null = null;
 
-  constructor(options: SyncerOptions = {}) {
+  /** `pool` replaces the thread pool: for tests with a fake backend, or to share one pool. */
+  constructor(options: SyncerOptions = {}, pool?: FlushBackend) {
     this.#options = parseOptions(syncerOptionsSchema, options, 'options');
-    this.#pool = new FlushPool(this.#options.pool);
+    this.#pool = pool ?? new FlushPool(this.#options.pool);
   }
 
   /** The resolved options, defaults filled in. */

@@ -41,15 +41,41 @@ export const DEFAULT_POOL_OPTIONS: PoolOptions = {
 // filled, and a new thread would wait behind it.
 const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
 
-export class FlushPool {
-  readonly #piscina: Piscina;
+/** What the core needs from a pool: FlushPool, or a fake one that model-checks the scheduler. */
+export interface FlushBackend {
+  readonly backend: Backend;
+  readonly nativeReason: string | null;
+  readonly maxThreads: number;
+  resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
+  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
+  close(fds: Int32Array): Promise<CloseResult>;
+  destroy(): Promise<void>;
+}
+
+interface Pending {
+  /** Set when the task is failed on the pool's behalf (its threads could not start). */
+  failure: WorkerError | null;
+  readonly abort: AbortController;
+}
+
+export class FlushPool implements FlushBackend {
+  readonly #options: PoolOptions;
   readonly #native: NativeStatus;
+  readonly #pending = new Set<Pending>();
+  #piscina: Piscina;
+  /** Every thread failed while loading: piscina then starts no more, and queued tasks would wait forever. */
+  #broken: Error | null = null;
   #closed = false;
 
   constructor(options: Partial<PoolOptions> = {}) {
-    const o = { ...DEFAULT_POOL_OPTIONS, ...options };
+    this.#options = { ...DEFAULT_POOL_OPTIONS, ...options };
     this.#native = loadNative();
-    this.#piscina = new Piscina({
+    this.#piscina = this.#start();
+  }
+
+  #start(): Piscina {
+    const o = this.#options;
+    const piscina = new Piscina({
       filename: o.filename ?? WORKER,
       minThreads: Math.min(o.minThreads, o.maxThreads),
       maxThreads: o.maxThreads,
@@ -57,11 +83,22 @@ export class FlushPool {
       atomics: o.atomics,
       concurrentTasksPerWorker: 1,
     });
-    // A dead worker also rejects the task it held; this listener keeps the pool's own 'error'
-    // event from becoming an uncaught exception.
-    this.#piscina.on('error', () => {});
+    // A thread that dies holding a task rejects that task, and piscina replaces the thread.
+    // The 'error' event is piscina's report of a thread that died holding nothing, which would
+    // otherwise be an uncaught exception; it is how a thread that failed to load shows up.
+    piscina.on('error', (err: Error) => this.#onThreadError(piscina, err));
+    return piscina;
   }
 
+  #onThreadError(piscina: Piscina, err: Error): void {
+    if (piscina !== this.#piscina || piscina.threads.length > 0) return;
+    this.#broken = err;
+    const failure = new WorkerError(`flush thread failed to start: ${message(err)}`, { cause: err });
+    for (const task of this.#pending) {
+      task.failure = failure;
+      task.abort.abort(failure);
+    }
+  }
   /** Which code will issue the syscalls, and why the addon is not used when it is not. */
   get backend(): Backend {
     return this.#native.available ? 'native' : 'js';
@@ -87,8 +124,10 @@ export class FlushPool {
     return this.#run({ kind: 'resolve', fds, paths, realpaths }) as Promise<ResolveResult>;
   }
 
-  flush(fds: Int32Array, ops: Uint8Array, signal?: AbortSignal): Promise<FlushResult> {
-    return this.#run({ kind: 'flush', fds, ops }, signal) as Promise<FlushResult>;
+  // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,
+  // which cannot stop a flush in the kernel and would only lose its result.
+  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
+    return this.#run({ kind: 'flush', fds, ops }) as Promise<FlushResult>;
   }
 
   close(fds: Int32Array): Promise<CloseResult> {
@@ -101,13 +140,24 @@ export class FlushPool {
     await this.#piscina.close();
   }
 
-  async #run(task: Task, signal?: AbortSignal): Promise<unknown> {
+  async #run(task: Task): Promise<unknown> {
     if (this.#closed) throw new WorkerError('the flush pool is closed');
+    if (this.#broken) {
+      // Try fresh threads for new work: the cause may have been passing (fds, memory).
+      this.#broken = null;
+      const old = this.#piscina;
+      this.#piscina = this.#start();
+      void old.destroy().catch(() => {});
+    }
+    const pending: Pending = { failure: null, abort: new AbortController() };
+    this.#pending.add(pending);
     try {
-      return await this.#piscina.run(task, signal ? { signal } : {});
+      return await this.#piscina.run(task, { signal: pending.abort.signal });
     } catch (err) {
-      if (signal?.aborted) throw err;
+      if (pending.failure) throw pending.failure;
       throw new WorkerError(`flush thread failed during a ${task.kind} task: ${message(err)}`, { cause: err });
+    } finally {
+      this.#pending.delete(pending);
     }
   }
 }

@@ -1,0 +1,52 @@
+// Real files on real filesystems for the tests: the machine's disk (os.tmpdir()), tmpfs (/dev/shm).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const FIXTURES = path.join(REPO, 'test', 'fixtures');
+
+/** The backend this run must use: the runner repeats behavioural suites with FSYNC2_NATIVE=off. */
+export const EXPECTED_BACKEND: 'native' | 'js' =
+  process.env.FSYNC2_NATIVE === 'off' || process.env.FSYNC2_NATIVE === '0' ? 'js' : 'native';
+
+export const TMPFS = '/dev/shm';
+
+export function statfsType(p: string): number {
+  return fs.statfsSync(p).type;
+}
+
+/** A fresh directory on the disk (not tmpfs), removed by the returned cleanup. */
+export function scratch(prefix = 'fsync2-test-', base = os.tmpdir()): { dir: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** n new files of `size` random bytes: fresh dirty pages, never a rewrite of old ones. */
+export function writeFiles(dir: string, n: number, size = 4096, prefix = 'f'): string[] {
+  const files: string[] = [];
+  const data = Buffer.alloc(size, 0x5a);
+  for (let i = 0; i < n; i++) {
+    const file = path.join(dir, `${prefix}${i}`);
+    fs.writeFileSync(file, data);
+    files.push(file);
+  }
+  return files;
+}
+
+/**
+ * Prints a visible skip line (the runner collects them) and returns true when `reason` is set.
+ * A test that cannot run here says so; it never passes silently.
+ */
+export function skipBecause(name: string, reason: string | null): boolean {
+  if (reason === null) return false;
+  console.log(`SKIP ${name}: ${reason}`);
+  return true;
+}
+
+/** Node has no mkfifo; coreutils does. */
+export function mkfifo(p: string): void {
+  execFileSync('mkfifo', [p]);
+}

@@ -1,0 +1,138 @@
+// The addon itself: errno values returned, never thrown; loadable in several threads at once.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadNative, OPS, SYNC_FILE_RANGE, type NativeBinding } from '@fsync2/native';
+import { mkfifo, scratch, statfsType, TMPFS, writeFiles } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+
+const { EBADF, EINVAL, ESPIPE } = os.constants.errno;
+const status = loadNative();
+const native: NativeBinding = status.available ? status.binding : (null as never);
+
+test('the addon is built and its constants match the TypeScript ones', () => {
+  // CI and this machine have a compiler: a missing addon here is a build failure, not a skip.
+  assert.ok(status.available, status.available ? '' : status.reason);
+  assert.equal({ ...native.ops }, { ...OPS });
+  assert.equal({ ...native.syncFileRangeFlags }, { ...SYNC_FILE_RANGE });
+});
+
+test('single calls return 0 on a real file and errno on bad fds, without throwing', () => {
+  const s = scratch();
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const fd = fs.openSync(file!, 'r');
+    assert.is(native.fsync(fd), 0);
+    assert.is(native.fdatasync(fd), 0);
+    assert.is(native.syncfs(fd), 0);
+    assert.is(native.syncFileRange(fd, 0, 0, SYNC_FILE_RANGE.WRITE), 0);
+    fs.closeSync(fd);
+    assert.is(native.fsync(fd), EBADF);
+    assert.is(native.fdatasync(-1), EBADF);
+    assert.is(native.syncfs(-1), EBADF);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('pipes: fsync EINVAL, sync_file_range ESPIPE, and syncfs 0 (which proves nothing)', () => {
+  const s = scratch();
+  try {
+    const fifo = path.join(s.dir, 'fifo');
+    mkfifo(fifo);
+    // Opened read-write, a FIFO never waits for a peer.
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+    assert.is(native.fsync(fd), EINVAL);
+    assert.is(native.fdatasync(fd), EINVAL);
+    assert.is(native.syncFileRange(fd, 0, 0, SYNC_FILE_RANGE.WRITE), ESPIPE);
+    assert.is(native.syncfs(fd), 0);
+    fs.closeSync(fd);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('flushBatch: one crossing, each fd its own errno and duration', () => {
+  const s = scratch();
+  try {
+    const files = writeFiles(s.dir, 3);
+    const fds = files.map((f) => fs.openSync(f, 'r'));
+    const closed = fs.openSync(files[0]!, 'r');
+    fs.closeSync(closed);
+    const batch = Int32Array.from([fds[0]!, closed, fds[1]!, fds[2]!, fds[0]!]);
+    const ops = Uint8Array.from([OPS.FDATASYNC, OPS.FSYNC, OPS.WRITEBACK, OPS.SYNCFS, OPS.NONE]);
+    const errnos = new Int32Array(5).fill(-1);
+    const nanos = new Float64Array(5);
+    assert.is(native.flushBatch(batch, ops, errnos, nanos), 1);
+    assert.equal([...errnos], [0, EBADF, 0, 0, 0]);
+    assert.ok(nanos.slice(0, 4).every((n) => n > 0), `durations ${[...nanos]}`);
+    // An unknown op is an error for that entry, never a silent success.
+    const bad = new Int32Array(1);
+    assert.is(native.flushBatch(Int32Array.of(fds[0]!), Uint8Array.of(200), bad), 1);
+    assert.is(bad[0], EINVAL);
+    for (const fd of fds) fs.closeSync(fd);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('flushBatch refuses arrays of different lengths (a caller bug) by throwing', () => {
+  assert.throws(() => native.flushBatch(new Int32Array(2), new Uint8Array(1), new Int32Array(2)), /differ in length/);
+  assert.throws(() => (native.flushBatch as (...a: unknown[]) => number)([1], new Uint8Array(1), new Int32Array(1)), /flushBatch/);
+});
+
+test('fsType: the fstatfs magic of disk and tmpfs, -errno for a closed fd', () => {
+  const s = scratch();
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const fd = fs.openSync(file!, 'r');
+    assert.is(native.fsType(fd), statfsType(file!));
+    fs.closeSync(fd);
+    assert.is(native.fsType(fd), -EBADF);
+    const shm = fs.openSync(TMPFS, 'r');
+    assert.is(native.fsType(shm), 0x01021994);
+    fs.closeSync(shm);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('context-aware: four worker threads load the addon at once and flush', async () => {
+  const s = scratch();
+  try {
+    const files = writeFiles(s.dir, 4);
+    const nativeEntry = require.resolve('@fsync2/native');
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const fs = require('node:fs');
+      const { loadNative } = require(${JSON.stringify(nativeEntry)});
+      const st = loadNative();
+      const fd = fs.openSync(workerData, 'r');
+      parentPort.postMessage(st.available ? st.binding.fdatasync(fd) : st.reason);
+      fs.closeSync(fd);`;
+    const results = await Promise.all(
+      files.map(
+        (file) =>
+          new Promise((resolve, reject) => {
+            const w = new Worker(code, { eval: true, workerData: file });
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    assert.equal(results, [0, 0, 0, 0]);
+    // The threads have exited and unloaded their instances; the main thread's still works.
+    const fd = fs.openSync(files[0]!, 'r');
+    assert.is(native.fsync(fd), 0);
+    fs.closeSync(fd);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test.run();

@@ -1,0 +1,113 @@
+// Each strategy by name, on real files: the report says what ran, and strace shows that the
+// kernel saw exactly those syscalls (so a strategy cannot silently do less than it claims).
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSyncer, STRATEGIES } from '@fsync2/core';
+import { EXPECTED_BACKEND, FIXTURES, mkfifo, scratch, skipBecause, writeFiles } from './helpers.js';
+
+const run = promisify(execFile);
+const native = EXPECTED_BACKEND === 'native';
+
+/** The plan each strategy must produce on a disk filesystem, per backend. */
+const EXPECTED_PLAN = {
+  perFile: 'perFile',
+  writeback: native ? 'writeback' : 'perFile',
+  syncfs: native ? 'syncfs' : 'perFile',
+  auto: 'perFile',
+} as const;
+
+for (const strategy of STRATEGIES) {
+  test(`strategy ${strategy}: files, a directory and a FIFO in one call`, async () => {
+    const s = scratch();
+    const syncer = createSyncer({ strategy, pool: { minThreads: 1, maxThreads: 4 } });
+    try {
+      const files = writeFiles(s.dir, 30);
+      const fifo = path.join(s.dir, 'fifo');
+      mkfifo(fifo);
+      const fifoFd = fs.openSync(fifo, fs.constants.O_RDWR);
+      const err = await syncer.sync([...files, s.dir, fifoFd], { parents: true }).catch((e: { report?: unknown }) => e);
+      fs.closeSync(fifoFd);
+      const report = (err as { report: import('@fsync2/core').SyncReport }).report;
+      assert.ok(report, 'a FIFO cannot be synced: the call must reject with a report');
+      const results = report.results;
+      const fifoResult = results[31]!;
+      assert.is(fifoResult.ok, false, 'a FIFO is never reported synced, even under syncfs');
+      assert.is(fifoResult.error!.code, 'EINVAL');
+      assert.is(fifoResult.error!.fd, fifoFd);
+      for (const r of results.slice(0, 31)) {
+        assert.ok(r.durable, `${r.path} ${r.error?.message}`);
+        assert.is(r.plan, EXPECTED_PLAN[strategy]);
+      }
+      assert.is(results[30]!.kind, 'directory');
+      if (EXPECTED_PLAN[strategy] === 'syncfs') {
+        assert.ok(results.slice(0, 31).every((r) => r.syscall === 'syncfs'));
+        assert.ok(results[0]!.parents.every((p) => p.syscall === 'syncfs'), 'the syncfs covers the parent too');
+      }
+      if (!native && strategy !== 'perFile' && strategy !== 'auto') {
+        assert.match(report.filesystems[0]!.reason, /addon/);
+      }
+    } finally {
+      await syncer.close();
+      s.cleanup();
+    }
+  });
+}
+
+function straceMissing(): string | null {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return 'strace is not installed (apt-get install strace; .ci/run installs it)';
+  }
+}
+
+/** Syscall counts from `strace -f -c` output. */
+function counts(table: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of table.split('\n')) {
+    const m = line.trim().match(/^[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/);
+    if (m && m[2] !== 'total') out[m[2]!] = Number(m[1]);
+  }
+  return out;
+}
+
+const N = 40;
+const EXPECTED_SYSCALLS: Record<string, Record<string, number>> = {
+  perFile: { fdatasync: N, fsync: 1, syncfs: 0, sync_file_range: 0 },
+  writeback: native ? { fdatasync: N, fsync: 1, syncfs: 0, sync_file_range: N } : { fdatasync: N, fsync: 1, syncfs: 0, sync_file_range: 0 },
+  syncfs: native ? { fdatasync: 0, fsync: 0, syncfs: 1, sync_file_range: 0 } : { fdatasync: N, fsync: 1, syncfs: 0, sync_file_range: 0 },
+};
+
+for (const strategy of ['perFile', 'writeback', 'syncfs'] as const) {
+  test(`strace: strategy ${strategy} issues exactly the syscalls its report counts`, async () => {
+    if (skipBecause(`strace ${strategy}`, straceMissing())) return;
+    const s = scratch();
+    try {
+      const trace = path.join(s.dir, 'trace');
+      const { stdout } = await run(
+        'strace',
+        ['-f', '-c', '-o', trace, '-e', 'trace=fsync,fdatasync,syncfs,sync_file_range', process.execPath,
+          path.join(FIXTURES, 'strategy-child.mjs'), s.dir, String(N), strategy, 'data', 'parents'],
+        { timeout: 60_000 },
+      );
+      const out = JSON.parse(stdout.trim().split('\n').pop()!);
+      const seen = counts(fs.readFileSync(trace, 'utf8'));
+      assert.ok(out.durable);
+      const expected = EXPECTED_SYSCALLS[strategy]!;
+      for (const [call, n] of Object.entries(expected)) {
+        assert.is(seen[call] ?? 0, n, `${call}: strace saw ${seen[call] ?? 0}, expected ${n}`);
+      }
+      const total = Object.values(seen).reduce((a, b) => a + b, 0);
+      assert.is(out.syscalls, total, 'report.syscalls counts what the kernel saw');
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+test.run();

@@ -1,0 +1,149 @@
+// The pool: flushes on its own threads (never libuv's), dead threads fail their work, the pool
+// keeps serving.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OPS } from '@fsync2/native';
+import { FlushPool, WorkerError, KIND } from '@fsync2/workers';
+import { Syncer, type SyncError } from '@fsync2/core';
+import { FIXTURES, mkfifo, scratch, writeFiles } from './helpers.js';
+
+const run = promisify(execFile);
+const { EBADF } = os.constants.errno;
+
+test('a flush task runs each op on a pool thread and returns every errno', async () => {
+  const s = scratch();
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 2 });
+  try {
+    const files = writeFiles(s.dir, 3);
+    const fds = files.map((f) => fs.openSync(f, 'r'));
+    const res = await pool.flush(Int32Array.of(fds[0]!, fds[1]!, 987654, fds[2]!), Uint8Array.of(OPS.FSYNC, OPS.FDATASYNC, OPS.FSYNC, OPS.FDATASYNC));
+    assert.equal([...res.errnos], [0, 0, EBADF, 0]);
+    assert.ok(res.endedAt >= res.startedAt);
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await pool.destroy();
+    s.cleanup();
+  }
+});
+
+test('a resolve task opens paths, fstats and fstatfs them, and reports open failures', async () => {
+  const s = scratch();
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 1 });
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const res = await pool.resolve(Int32Array.of(-1, -1, -1), [file!, path.join(s.dir, 'missing'), s.dir], true);
+    const st = fs.statSync(file!, { bigint: true });
+    assert.is(res.opened[0], 1);
+    assert.is(res.dev[0], st.dev);
+    assert.is(res.ino[0], st.ino);
+    assert.is(res.kind[0], KIND.FILE);
+    assert.is(res.fsType[0], fs.statfsSync(file!).type);
+    assert.is(res.failedSyscall[1], 'open');
+    assert.is(res.errnos[1], os.constants.errno.ENOENT);
+    assert.is(res.kind[2], KIND.DIRECTORY);
+    await pool.close(Int32Array.from([res.fds[0]!, res.fds[2]!]));
+  } finally {
+    await pool.destroy();
+    s.cleanup();
+  }
+});
+
+test('flushes complete while libuv threadpool is blocked (UV_THREADPOOL_SIZE=1)', async () => {
+  const s = scratch();
+  try {
+    mkfifo(path.join(s.dir, 'fifo'));
+    const { stdout } = await run(process.execPath, [path.join(FIXTURES, 'threadpool-blocked.mjs'), s.dir], {
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+      timeout: 60_000,
+    });
+    const out = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.is(out.controlRanMeanwhile, false, 'the threadpool was not blocked: the test proves nothing');
+    assert.is(out.durable, true);
+    assert.is(out.results, 250);
+    assert.is(out.released, true);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('a worker that dies mid-plan fails its task with WorkerError; the pool serves the next', async () => {
+  const s = scratch();
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs') });
+  try {
+    const files = writeFiles(s.dir, 2);
+    const fds = files.map((f) => fs.openSync(f, 'r'));
+    const die = path.join(s.dir, 'x.die');
+    fs.writeFileSync(die, 'x');
+    const dieFd = fs.openSync(die, 'r');
+    const err = await pool.flush(Int32Array.of(dieFd, fds[0]!), Uint8Array.of(OPS.FSYNC, OPS.FSYNC)).catch((e: unknown) => e);
+    fs.closeSync(dieFd);
+    assert.instance(err, WorkerError);
+    assert.is((err as WorkerError).code, 'ERR_FSYNC2_WORKER');
+    assert.match((err as Error).message, /flush task/);
+    const next = await pool.flush(Int32Array.from(fds), Uint8Array.of(OPS.FSYNC, OPS.FDATASYNC));
+    assert.equal([...next.errnos], [0, 0]);
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await pool.destroy();
+    s.cleanup();
+  }
+});
+
+test('through sync(): targets on a dead worker fail with ERR_FSYNC2_WORKER, never durable', async () => {
+  const s = scratch();
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs') });
+  const syncer = new Syncer({ strategy: 'perFile' }, pool);
+  try {
+    const files = writeFiles(s.dir, 3);
+    const die = path.join(s.dir, 'x.die');
+    fs.writeFileSync(die, 'x');
+    const fds = files.map((f) => fs.openSync(f, 'r'));
+    // One thread: the three files share the task that dies; the closed fd fails before it.
+    const err = (await syncer.sync([fds[0]!, die, 987654, fds[1]!]).catch((e: unknown) => e)) as SyncError;
+    assert.is(err.code, 'ERR_FSYNC2_SYNC_FAILED');
+    assert.ok(err.report.results.every((r) => !r.durable), 'a target on the dead worker was reported durable');
+    assert.equal(err.errors.map((e) => e.code), ['ERR_FSYNC2_WORKER', 'ERR_FSYNC2_WORKER', 'EBADF', 'ERR_FSYNC2_WORKER']);
+    assert.is(err.errors[1]!.path, die);
+    const again = await syncer.sync(fds);
+    assert.ok(again.durable);
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('a worker that cannot load fails each task with a clear WorkerError, without crashing', async () => {
+  const s = scratch();
+  const pool = new FlushPool({ minThreads: 0, maxThreads: 1, filename: path.join(FIXTURES, 'fails-to-load.cjs') });
+  try {
+    const fd = fs.openSync(s.dir, 'r');
+    for (let i = 0; i < 2; i++) {
+      const err = await pool.flush(Int32Array.of(fd), Uint8Array.of(OPS.FSYNC)).catch((e: unknown) => e);
+      assert.instance(err, WorkerError);
+      assert.match((err as Error).message, /simulated worker load failure/);
+    }
+    fs.closeSync(fd);
+  } finally {
+    await pool.destroy();
+    s.cleanup();
+  }
+});
+
+test('pool settings reach piscina', async () => {
+  const pool = new FlushPool({ minThreads: 2, maxThreads: 3, idleTimeout: 100, atomics: 'async' });
+  try {
+    assert.is(pool.maxThreads, 3);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.is(pool.threads, 2);
+  } finally {
+    await pool.destroy();
+  }
+});
+
+test.run();
