@@ -50,3 +50,23 @@ export function skipBecause(name: string, reason: string | null): boolean {
 export function mkfifo(p: string): void {
   execFileSync('mkfifo', [p]);
 }
+
+/**
+ * An fd number that is not open. A just-closed fd is a poor choice: the process (the pool's own
+ * threads included) may reuse the number at once.
+ */
+export function closedFd(): number {
+  const open = fs.readdirSync('/proc/self/fd').map(Number);
+  const fd = Math.max(...open) + 500;
+  assertClosed(fd);
+  return fd;
+}
+
+function assertClosed(fd: number): void {
+  try {
+    fs.fstatSync(fd);
+  } catch {
+    return;
+  }
+  throw new Error(`fd ${fd} is open`);
+}

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadNative, OPS, SYNC_FILE_RANGE, type NativeBinding } from '@fsync2/native';
-import { mkfifo, scratch, statfsType, TMPFS, writeFiles } from './helpers.js';
+import { closedFd, mkfifo, scratch, statfsType, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -32,7 +32,7 @@ test('single calls return 0 on a real file and errno on bad fds, without throwin
     assert.is(native.syncfs(fd), 0);
     assert.is(native.syncFileRange(fd, 0, 0, SYNC_FILE_RANGE.WRITE), 0);
     fs.closeSync(fd);
-    assert.is(native.fsync(fd), EBADF);
+    assert.is(native.fsync(closedFd()), EBADF);
     assert.is(native.fdatasync(-1), EBADF);
     assert.is(native.syncfs(-1), EBADF);
   } finally {
@@ -62,8 +62,7 @@ test('flushBatch: one crossing, each fd its own errno and duration', () => {
   try {
     const files = writeFiles(s.dir, 3);
     const fds = files.map((f) => fs.openSync(f, 'r'));
-    const closed = fs.openSync(files[0]!, 'r');
-    fs.closeSync(closed);
+    const closed = closedFd();
     const batch = Int32Array.from([fds[0]!, closed, fds[1]!, fds[2]!, fds[0]!]);
     const ops = Uint8Array.from([OPS.FDATASYNC, OPS.FSYNC, OPS.WRITEBACK, OPS.SYNCFS, OPS.NONE]);
     const errnos = new Int32Array(5).fill(-1);
@@ -93,7 +92,7 @@ test('fsType: the fstatfs magic of disk and tmpfs, -errno for a closed fd', () =
     const fd = fs.openSync(file!, 'r');
     assert.is(native.fsType(fd), statfsType(file!));
     fs.closeSync(fd);
-    assert.is(native.fsType(fd), -EBADF);
+    assert.is(native.fsType(closedFd()), -EBADF);
     const shm = fs.openSync(TMPFS, 'r');
     assert.is(native.fsType(shm), 0x01021994);
     fs.closeSync(shm);
