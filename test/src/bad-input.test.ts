@@ -122,6 +122,23 @@ for (const strategy of STRATEGIES) {
     }
   });
 
+  test('an O_PATH fd names a file but can do no I/O: EBADF, never covered by a syncfs', async ({ syncer, dir }) => {
+    const [good, other] = writeFiles(dir, 2);
+    const O_PATH = 0o10000000; // Linux (x86, arm, riscv); Node does not export it
+    const pathFd = fs.openSync(other!, O_PATH);
+    try {
+      const report = await outcome(syncer, [pathFd, good!]);
+      expectError(report.results[0]!, 'EBADF', report.results[0]!.mode === 'full' ? 'fsync' : 'fdatasync', new RegExp(`fd ${pathFd}\\b`));
+      assert.is(report.results[1]!.durable, true);
+      // Named by a real fd too, the file is flushed through that one and both are durable.
+      const both = await outcome(syncer, [pathFd, other!]);
+      assert.equal(both.results.map((r) => r.durable), [true, true]);
+      assert.is(both.results[1]!.mergedWith, 0);
+    } finally {
+      fs.closeSync(pathFd);
+    }
+  });
+
   test('duplicates of a bad target each get their own error', async ({ syncer, dir }) => {
     const missing = path.join(dir, 'nope');
     const report = await outcome(syncer, [missing, missing, -5, -5]);

@@ -5,7 +5,7 @@ import { KIND, type Backend, type FlushBackend, type Kind } from '@fsync2/worker
 import { AbortError } from './errors.js';
 import { fsInfo, type FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
-import { planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
+import { planGroup, syncfsCanCover, syncfsReportsErrors, type FlushEntry } from './plan.js';
 import type { FilesystemReport, Plan } from './report.js';
 import type { Request } from './targets.js';
 
@@ -96,6 +96,7 @@ interface Resolved {
   dev: bigint;
   ino: bigint;
   kind: Kind;
+  pathOnly: boolean;
   fsMagic: number;
   realpath: string | null;
 }
@@ -119,6 +120,7 @@ async function resolveWindow(requests: readonly Request[], ctx: CallContext): Pr
             dev: res.dev[i]!,
             ino: res.ino[i]!,
             kind: res.kind[i] as Kind,
+            pathOnly: res.pathOnly[i] === 1,
             fsMagic: res.fsType[i]!,
             realpath: res.realpaths[i] ?? null,
           };
@@ -128,7 +130,7 @@ async function resolveWindow(requests: readonly Request[], ctx: CallContext): Pr
         for (let i = 0; i < part.length; i++) {
           out[a + i] = {
             fd: -1, opened: false, errno: 0, syscall: 'open', workerError: err as Error,
-            dev: 0n, ino: 0n, kind: KIND.UNKNOWN, fsMagic: -1, realpath: null,
+            dev: 0n, ino: 0n, kind: KIND.UNKNOWN, pathOnly: false, fsMagic: -1, realpath: null,
           };
         }
       }
@@ -173,11 +175,16 @@ async function flushResolved(
     let entry = fresh.get(key);
     if (entry) {
       entry.mode = stronger(entry.mode, req.mode);
+      if (entry.pathOnly && !res.pathOnly) {
+        // Flush through an fd that can do I/O; the O_PATH one alone would only get EBADF.
+        entry.fd = res.fd;
+        entry.pathOnly = false;
+      }
       byIndex.set(req.index, { res, entry, mergedWith: entry.first });
       return;
     }
     entry = {
-      key, dev: res.dev, ino: res.ino, kind: res.kind, fd: res.fd, mode: req.mode, fs: fsInfo(res.fsMagic),
+      key, dev: res.dev, ino: res.ino, kind: res.kind, pathOnly: res.pathOnly, fd: res.fd, mode: req.mode, fs: fsInfo(res.fsMagic),
       first: req.index, errno: 0, workerError: null, syscall: null, plan: null, nanos: 0, backend: ctx.pool.backend,
     };
     fresh.set(key, entry);
@@ -221,7 +228,7 @@ async function flushGroup(dev: bigint, entries: Entry[], ctx: CallContext): Prom
   // A successful syncfs earlier in this call started after the call did: it already covers
   // every file of this filesystem that syncfs can cover.
   if (ctx.syncedDevs.has(dev)) {
-    const rest = entries.filter((e) => e.kind !== KIND.FILE && e.kind !== KIND.DIRECTORY);
+    const rest = entries.filter((e) => !syncfsCanCover(e));
     for (const e of entries) if (!rest.includes(e)) Object.assign(e, { syscall: 'syncfs', plan: 'syncfs' as Plan });
     entries = rest;
     if (entries.length === 0) return;

@@ -10,7 +10,9 @@ import type { Plan } from './report.js';
 export interface FlushEntry {
   readonly dev: bigint;
   readonly kind: Kind;
-  readonly fd: number;
+  /** An O_PATH fd: it names the file but can do no I/O, so it gets its own (failing) flush. */
+  pathOnly: boolean;
+  fd: number;
   mode: Mode;
 }
 
@@ -41,8 +43,8 @@ export function syncfsReportsErrors(kernel = release()): boolean {
 
 // Only regular files and directories live on the filesystem a syncfs flushes: a pipe, socket or
 // device fd names a pseudo filesystem whose syncfs returns 0 while nothing was synced.
-function syncfsCanCover(kind: Kind): boolean {
-  return kind === KIND.FILE || kind === KIND.DIRECTORY;
+export function syncfsCanCover(e: FlushEntry): boolean {
+  return (e.kind === KIND.FILE || e.kind === KIND.DIRECTORY) && !e.pathOnly;
 }
 
 export interface PlanContext {
@@ -89,8 +91,8 @@ export function planGroup<E extends FlushEntry>(entries: readonly E[], ctx: Plan
         flushes: perFile(entries),
       };
     case 'syncfs': {
-      const covered = entries.filter((e) => syncfsCanCover(e.kind));
-      const rest = entries.filter((e) => !syncfsCanCover(e.kind));
+      const covered = entries.filter((e) => syncfsCanCover(e));
+      const rest = entries.filter((e) => !syncfsCanCover(e));
       return { plan, reason, kicks: [], syncfsFd: covered[0]?.fd ?? null, covered, flushes: perFile(rest) };
     }
   }

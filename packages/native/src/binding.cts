@@ -11,6 +11,10 @@ export interface NativeBinding {
   syncFileRange(fd: number, offset: number, nbytes: number, flags: number): number;
   /** fstatfs f_type magic, or -errno. */
   fsType(fd: number): number;
+  /** fcntl(F_GETFL) status flags, or -errno. */
+  fdFlags(fd: number): number;
+  /** The platform's O_PATH (0 where there is none). */
+  readonly O_PATH: number;
   /** Runs ops[i] on fds[i] for every i, writing errnos[i] (and nanos[i]); returns the failure count. */
   flushBatch(fds: Int32Array, ops: Uint8Array, errnos: Int32Array, nanos?: Float64Array): number;
   readonly ops: Readonly<Record<keyof typeof OPS, number>>;

@@ -40,6 +40,10 @@ Napi::Value FsType(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fs_type(FdArg(info, 0)));
 }
 
+Napi::Value FdFlags(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fd_flags(FdArg(info, 0)));
+}
+
 int RunOp(int fd, unsigned char op) {
   switch (op) {
     case OP_NONE: return 0;
@@ -96,6 +100,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncfs", Napi::Function::New(env, Syncfs, "syncfs"));
   exports.Set("syncFileRange", Napi::Function::New(env, SyncFileRange, "syncFileRange"));
   exports.Set("fsType", Napi::Function::New(env, FsType, "fsType"));
+  exports.Set("fdFlags", Napi::Function::New(env, FdFlags, "fdFlags"));
+  exports.Set("O_PATH", static_cast<double>(kOPath));
   exports.Set("flushBatch", Napi::Function::New(env, FlushBatch, "flushBatch"));
 
   Napi::Object ops = Napi::Object::New(env);

@@ -85,6 +85,23 @@ inline double fs_type(int fd) {
 #endif
 }
 
+// The fd's status flags (F_GETFL), or -errno. An O_PATH fd names a file but can do no I/O:
+// fsync on it is EBADF, and a syncfs must not claim to cover it.
+inline double fd_flags(int fd) {
+  int flags;
+  for (;;) {
+    flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) return static_cast<double>(flags);
+    if (errno != EINTR) return -static_cast<double>(errno);
+  }
+}
+
+#if defined(O_PATH)
+constexpr int kOPath = O_PATH;
+#else
+constexpr int kOPath = 0;
+#endif
+
 #if defined(__linux__)
 constexpr unsigned kSfrWaitBefore = SYNC_FILE_RANGE_WAIT_BEFORE;
 constexpr unsigned kSfrWrite = SYNC_FILE_RANGE_WRITE;

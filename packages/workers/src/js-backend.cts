@@ -47,3 +47,19 @@ export function fsType(fd: number): number {
     return -errnoOf(err);
   }
 }
+
+/** fcntl(F_GETFL) is not in Node; /proc/self/fdinfo/N has the same flags, in octal. */
+export function fdFlags(fd: number): number {
+  try {
+    const m = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+    return m ? parseInt(m[1]!, 8) : -EIO;
+  } catch (err) {
+    return -errnoOf(err);
+  }
+}
+
+/** Linux's O_PATH where Node does not export it (x86, arm, riscv; other architectures differ). */
+export const O_PATH: number =
+  process.platform === 'linux' && ['x64', 'ia32', 'arm', 'arm64', 'riscv64', 'loong64', 's390x', 'ppc64'].includes(process.arch)
+    ? 0o10000000
+    : 0;

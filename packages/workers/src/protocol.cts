@@ -36,6 +36,8 @@ export interface ResolveResult {
   readonly dev: BigUint64Array;
   readonly ino: BigUint64Array;
   readonly kind: Uint8Array;
+  /** 1 where the fd can do no I/O (O_PATH): its flush fails, and no syncfs may cover it. */
+  readonly pathOnly: Uint8Array;
   /** fstatfs f_type magic, or -errno when the filesystem could not be asked. */
   readonly fsType: Float64Array;
   readonly realpaths: ReadonlyArray<string | null>;

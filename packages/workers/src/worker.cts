@@ -76,6 +76,7 @@ function resolve(task: ResolveTask): ResolveResult {
   const dev = new BigUint64Array(n);
   const ino = new BigUint64Array(n);
   const kind = new Uint8Array(n);
+  const pathOnly = new Uint8Array(n);
   const fsType = new Float64Array(n);
   const realpaths: (string | null)[] = new Array(n).fill(null);
   for (let i = 0; i < n; i++) {
@@ -110,8 +111,13 @@ function resolve(task: ResolveTask): ResolveResult {
       continue;
     }
     fsType[i] = binding ? binding.fsType(fd) : js.fsType(fd);
+    const oPath = binding ? binding.O_PATH : js.O_PATH;
+    if (oPath !== 0) {
+      const flags = binding ? binding.fdFlags(fd) : js.fdFlags(fd);
+      pathOnly[i] = flags >= 0 && (flags & oPath) !== 0 ? 1 : 0;
+    }
   }
-  return { backend, fds, opened, errnos, failedSyscall, dev, ino, kind, fsType, realpaths };
+  return { backend, fds, opened, errnos, failedSyscall, dev, ino, kind, pathOnly, fsType, realpaths };
 }
 
 function close(task: CloseTask): CloseResult {
