@@ -83,6 +83,19 @@ export class OptionsError extends TypeError {
   }
 }
 
+/** The call would take the syncer past maxQueue targets in flight; nothing was queued. */
+export class QueueFullError extends Error {
+  override readonly name = 'QueueFullError';
+  readonly code = 'ERR_FSYNC2_QUEUE_FULL' as const;
+  constructor(
+    readonly requested: number,
+    readonly depth: number,
+    readonly maxQueue: number,
+  ) {
+    super(`queue full: ${depth} targets in flight, ${requested} more would pass maxQueue ${maxQueue}`);
+  }
+}
+
 /** sync() on a syncer that is closing or closed. */
 export class ClosedError extends Error {
   override readonly name = 'ClosedError';

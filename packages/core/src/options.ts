@@ -34,6 +34,20 @@ export const syncerOptionsSchema = z.strictObject({
    * more paths is flushed in windows of this size, far below the usual fd limits.
    */
   maxOpenFiles: z.int().min(1).max(1_000_000).default(1024),
+  /** Group commit: how requests are gathered into plans. */
+  groupCommit: z
+    .strictObject({
+      /** µs to wait for more requests before a plan starts; 0: only what piles up while threads are busy. */
+      windowUs: z.int().min(0).max(10_000_000).default(0),
+      /** Most files in one plan. */
+      maxBatch: z.int().min(1).max(1_000_000).default(4096),
+    })
+    .default(() => ({ windowUs: 0, maxBatch: 4096 })),
+  /**
+   * Most targets of unanswered calls. A call that would pass it rejects at once with
+   * ERR_FSYNC2_QUEUE_FULL and changes nothing else: backpressure, and bounded memory.
+   */
+  maxQueue: z.int().min(1).max(100_000_000).default(1_000_000),
 });
 
 export type SyncerOptions = z.input<typeof syncerOptionsSchema>;

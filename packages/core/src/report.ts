@@ -19,6 +19,7 @@ export interface ParentResult {
   readonly syscall: string | null;
   readonly code: string | null;
   readonly errno: number | null;
+  readonly syscallIds: readonly number[];
 }
 
 export interface TargetResult {
@@ -35,6 +36,8 @@ export interface TargetResult {
   readonly fsType: string | null;
   readonly mode: Mode;
   readonly plan: Plan | null;
+  /** Why that plan: the strategy asked for, or why it fell back. */
+  readonly reason: string | null;
   /** The call that made it durable (or failed): 'fsync', 'fdatasync', 'syncfs', … */
   readonly syscall: string | null;
   readonly backend: Backend;
@@ -46,8 +49,17 @@ export interface TargetResult {
   readonly volatile: boolean;
   /** Time of the syscall that flushed it. */
   readonly durationMs: number;
-  /** The index of the target whose flush also served this one (same dev + ino), or null. */
+  /** The index of an earlier target of this call naming the same file (dev + ino), or null. */
   readonly mergedWith: number | null;
+  /**
+   * Ids of the syscalls that served this target (a writeback kick and a flush, or a syncfs).
+   * Targets (of any call on this syncer) that share an id shared that syscall.
+   */
+  readonly syscallIds: readonly number[];
+  /** Requests, from every call, that the flush of this file served (group commit). */
+  readonly served: number;
+  /** The failure is remembered from an earlier flush of this file (see reset()). */
+  readonly sticky: boolean;
   readonly parents: readonly ParentResult[];
   readonly error: TargetError | null;
 }
@@ -73,7 +85,7 @@ export interface SyncReport {
   readonly backend: Backend;
   /** Why the addon is not used, when it is not. */
   readonly nativeReason: string | null;
-  /** Flush syscalls issued (kicks, flushes, syncfs), after merging duplicates. */
+  /** Distinct syscalls (kicks, flushes, syncfs) that served this call's targets. */
   readonly syscalls: number;
   readonly durationMs: number;
 }

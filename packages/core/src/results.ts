@@ -1,8 +1,8 @@
 // Turning a request's outcome into the caller's TargetResult, with the error that names it.
 import path from 'node:path';
 import type { Backend } from '@fsync2/workers';
-import { TargetError, type FailedTarget } from './errors.js';
-import type { Outcome } from './execute.js';
+import { errnoCode, TargetError, type FailedTarget } from './errors.js';
+import type { Outcome } from './call.js';
 import type { FileKind, ParentResult, TargetResult } from './report.js';
 
 const KINDS: readonly FileKind[] = ['unknown', 'file', 'directory', 'fifo', 'socket', 'char-device', 'block-device'];
@@ -20,7 +20,12 @@ function failure(o: Outcome): { code?: string; errno?: number | null; syscall: s
   if (f.workerError) {
     return { code: WORKER_CODE, syscall: f.syscall, detail: `${f.workerError.message}; the file is not known to be durable`, cause: f.workerError };
   }
-  if (f.errno !== 0) return { errno: f.errno, syscall: f.syscall };
+  if (f.errno !== 0) {
+    if (f.sticky) {
+      return { errno: f.errno, syscall: f.syscall, detail: `an earlier ${f.syscall} of this file failed with ${errnoCode(f.errno)}, so its data may be lost; fsync2 keeps failing it until reset() after the data is rewritten` };
+    }
+    return { errno: f.errno, syscall: f.syscall };
+  }
   return null;
 }
 
@@ -33,11 +38,8 @@ export function parentDirs(o: Outcome): string[] {
   return dirs;
 }
 
-export function toParentResult(dir: string, o: Outcome): ParentResult {
-  const f = failure(o);
-  if (f === null) return { path: dir, ok: true, syscall: o.flushed?.syscall ?? null, code: null, errno: null };
-  const err = new TargetError({ index: -1, fd: null, path: dir }, f);
-  return { path: dir, ok: false, syscall: f.syscall, code: err.code, errno: err.errno };
+export function toParentResult(dir: string, r: TargetResult): ParentResult {
+  return { path: dir, ok: r.ok, syscall: r.syscall, code: r.error?.code ?? null, errno: r.error?.errno ?? null, syscallIds: r.syscallIds };
 }
 
 export function toResult(o: Outcome, parents: readonly ParentResult[], backend: Backend): TargetResult {
@@ -72,6 +74,7 @@ export function toResult(o: Outcome, parents: readonly ParentResult[], backend: 
     fsType: o.fs?.name ?? null,
     mode: o.flushed?.mode ?? req.mode,
     plan: o.flushed?.plan ?? null,
+    reason: o.flushed?.reason ?? null,
     syscall: error?.syscall ?? o.flushed?.syscall ?? null,
     backend: o.flushed?.backend ?? backend,
     ok,
@@ -79,6 +82,9 @@ export function toResult(o: Outcome, parents: readonly ParentResult[], backend: 
     volatile,
     durationMs: (o.flushed?.nanos ?? 0) / 1e6,
     mergedWith: o.mergedWith,
+    syscallIds: o.flushed?.syscallIds ?? [],
+    served: o.flushed?.served ?? 0,
+    sticky: o.flushed?.sticky ?? false,
     parents,
     error,
   };

@@ -1,7 +1,7 @@
-// The public object: options in, a pool of flush threads, one report per call.
+// The public object: options in, a scheduler over a pool of flush threads, an answer per call.
 import { FlushPool, type FlushBackend } from '@fsync2/workers';
-import { ClosedError, SyncError, AbortError } from './errors.js';
-import { flushRequests, newCallContext, type Outcome } from './execute.js';
+import { Call } from './call.js';
+import { ClosedError, QueueFullError, SyncError } from './errors.js';
 import {
   parseOptions,
   syncerOptionsSchema,
@@ -10,20 +10,31 @@ import {
   type SyncerOptions,
   type SyncOptions,
 } from './options.js';
-import type { ParentResult, SyncReport, SyncTarget } from './report.js';
-import { parentDirs, toParentResult, toResult } from './results.js';
-import { toRequest, type Request } from './targets.js';
+import type { SyncReport, SyncTarget, TargetResult, FilesystemReport } from './report.js';
+import { Scheduler } from './scheduler.js';
+import type { SyncerStats } from './stats.js';
+import { toRequest } from './targets.js';
+
+type Targets = SyncTarget | readonly SyncTarget[];
+
+function asList(targets: Targets): readonly SyncTarget[] {
+  return Array.isArray(targets) ? targets : [targets as SyncTarget];
+}
 
 export class Syncer {
   readonly #options: ResolvedSyncerOptions;
   readonly #pool: FlushBackend;
+  readonly #scheduler: Scheduler;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Targets of calls not yet answered: what maxQueue bounds. */
+  #depth = 0;
   #closing: Promise<void> | null = null;
 
   /** `pool` replaces the thread pool: for tests with a fake backend, or to share one pool. */
   constructor(options: SyncerOptions = {}, pool?: FlushBackend) {
     this.#options = parseOptions(syncerOptionsSchema, options, 'options');
     this.#pool = pool ?? new FlushPool(this.#options.pool);
+    this.#scheduler = new Scheduler(this.#pool, this.#options.groupCommit);
   }
 
   /** The resolved options, defaults filled in. */
@@ -46,75 +57,157 @@ export class Syncer {
    * (check `report.durable`: a volatile filesystem is never durable); rejects with a SyncError
    * carrying one TargetError per failed target and the full report otherwise.
    */
-  sync(targets: SyncTarget | readonly SyncTarget[], options?: SyncOptions): Promise<SyncReport> {
-    if (this.#closing) return Promise.reject(new ClosedError('sync() after close()'));
-    const call = this.#sync(targets, options);
+  sync(targets: Targets, options?: SyncOptions): Promise<SyncReport> {
+    const list = asList(targets);
+    const refused = this.#admit(list.length);
+    if (refused) return Promise.reject(refused);
+    return this.#track(list.length, this.#run(list, options, undefined)).then((report) => {
+      if (!report.ok) throw new SyncError(report);
+      return report;
+    });
+  }
+
+  /**
+   * Yields each target's result as soon as it is durable or failed, in completion order (the
+   * seed's "something like select()"): a migration can delete each source as soon as its copy is
+   * durable. Failed targets are yielded with `error` set, not thrown. Leaving the loop early drops
+   * the targets not yet handed to a flush.
+   */
+  each(targets: Targets, options?: SyncOptions): AsyncIterableIterator<TargetResult> {
+    const list = asList(targets);
+    const refused = this.#admit(list.length);
+    const stop = new AbortController();
+    const results: TargetResult[] = [];
+    let next = 0;
+    let finished = refused !== null;
+    let failure: unknown = refused;
+    let wake: (() => void) | null = null;
+    if (!refused) {
+      const signal = options?.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+      const onResult = (r: TargetResult) => {
+        results.push(r);
+        wake?.();
+      };
+      this.#track(list.length, this.#run(list, { ...options, signal }, onResult)).then(
+        () => {
+          finished = true;
+          wake?.();
+        },
+        (err: unknown) => {
+          failure = stop.signal.aborted ? null : err;
+          finished = true;
+          wake?.();
+        },
+      );
+    }
+    async function* iterate(): AsyncGenerator<TargetResult> {
+      try {
+        for (;;) {
+          while (next < results.length) yield results[next++]!;
+          if (finished) break;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+        }
+        while (next < results.length) yield results[next++]!;
+        if (failure) throw failure;
+      } finally {
+        if (!finished) stop.abort();
+      }
+    }
+    return iterate();
+  }
+
+  /**
+   * Forgets the remembered failure of each target's file, so that the next request flushes it
+   * again. Call it only after rewriting the data: the failed write may be lost. Resolves with the
+   * number of files that had a remembered failure.
+   */
+  async reset(targets: Targets): Promise<number> {
+    const requests = asList(targets).map((t, i) => toRequest(t, i, 'full'));
+    let count = 0;
+    const fds = requests.filter((r) => !r.invalid && r.path === null).map((r) => r.fd);
+    const paths = requests.filter((r) => !r.invalid && r.path !== null).map((r) => r.path);
+    const keys: string[] = [];
+    const collect = (res: { dev: BigUint64Array; ino: BigUint64Array; errnos: Int32Array }) => {
+      for (let i = 0; i < res.errnos.length; i++) if (res.errnos[i] === 0) keys.push(`${res.dev[i]}:${res.ino[i]}`);
+    };
+    if (fds.length) collect(this.#pool.resolveFds(Int32Array.from(fds)));
+    if (paths.length) {
+      const res = await this.#pool.resolve(new Int32Array(paths.length).fill(-1), paths, false);
+      collect(res);
+      const opened = Int32Array.from([...res.fds].filter((_, i) => res.opened[i] === 1));
+      if (opened.length) await this.#pool.close(opened).catch(() => {});
+    }
+    for (const key of keys) if (this.#scheduler.reset(key)) count++;
+    return count;
+  }
+
+  stats(): SyncerStats {
+    const s = this.#scheduler.stats;
+    return {
+      requests: s.requests,
+      merged: s.merged,
+      sticky: s.sticky,
+      flushes: { ...s.flushes },
+      queueDepth: this.#depth,
+      queued: this.#scheduler.queued,
+      inflight: this.#scheduler.inflight,
+      failedFiles: this.#scheduler.failedFiles,
+      latencyMs: s.percentiles(),
+    };
+  }
+
+  #admit(n: number): Error | null {
+    if (this.#closing) return new ClosedError('sync() after close()');
+    if (this.#depth + n > this.#options.maxQueue && n > 0) return new QueueFullError(n, this.#depth, this.#options.maxQueue);
+    return null;
+  }
+
+  #track<T>(n: number, call: Promise<T>): Promise<T> {
+    this.#depth += n;
     this.#inflight.add(call);
-    const forget = () => this.#inflight.delete(call);
-    call.then(forget, forget);
+    const done = () => {
+      this.#depth -= n;
+      this.#inflight.delete(call);
+    };
+    call.then(done, done);
     return call;
   }
 
-  async #sync(targets: SyncTarget | readonly SyncTarget[], options?: SyncOptions): Promise<SyncReport> {
+  async #run(list: readonly SyncTarget[], options: SyncOptions | undefined, onResult: ((r: TargetResult) => void) | undefined): Promise<SyncReport> {
     const opts = parseOptions(syncOptionsSchema, options, 'sync options');
     const started = performance.now();
-    const list: readonly SyncTarget[] = Array.isArray(targets) ? targets : [targets as SyncTarget];
     const mode = opts.mode ?? this.#options.mode;
-    const requests = list.map((t, i) => toRequest(t, i, mode));
-    if (opts.signal?.aborted) throw new AbortError({ cause: opts.signal.reason });
     const strategy = opts.strategy ?? this.#options.strategy;
-    const ctx = newCallContext(this.#pool, strategy, this.#options.maxOpenFiles, opts.signal);
-
-    const outcomes = await flushRequests(requests, ctx);
-    const parents = opts.parents ? await this.#flushParents(outcomes, ctx) : null;
-
-    const results = outcomes.map((o) => toResult(o, parents?.get(o.request.index) ?? [], this.#pool.backend));
-    const report: SyncReport = {
+    const requests = list.map((t, i) => toRequest(t, i, mode));
+    const call = new Call(
+      { pool: this.#pool, scheduler: this.#scheduler, maxOpenFiles: this.#options.maxOpenFiles },
+      { strategy, parents: opts.parents, signal: opts.signal, onResult },
+    );
+    const results = await call.run(requests);
+    const filesystems = new Map<bigint, FilesystemReport>();
+    for (const r of results) {
+      if (r.dev === null || r.plan === null) continue;
+      const fs = filesystems.get(r.dev);
+      if (fs) (fs as { files: number }).files++;
+      else filesystems.set(r.dev, { dev: r.dev, fsType: r.fsType, volatile: r.volatile, plan: r.plan, reason: r.reason ?? '', files: 1 });
+    }
+    const syscalls = new Set<number>();
+    for (const r of results) {
+      for (const id of r.syscallIds) syscalls.add(id);
+      for (const p of r.parents) for (const id of p.syscallIds) syscalls.add(id);
+    }
+    return {
       ok: results.every((r) => r.ok),
       durable: results.every((r) => r.durable),
       results,
-      filesystems: [...ctx.filesystems.values()],
+      filesystems: [...filesystems.values()],
       strategy,
       backend: this.#pool.backend,
       nativeReason: this.#pool.nativeReason,
-      syscalls: ctx.syscalls,
+      syscalls: syscalls.size,
       durationMs: performance.now() - started,
     };
-    if (!report.ok) throw new SyncError(report);
-    return report;
-  }
-
-  // After the files: each distinct directory holding a path target that was flushed, so that
-  // new directory entries (and renames) survive a power cut (fsync(2): "an explicit fsync() on a
-  // file descriptor for the directory is also needed").
-  async #flushParents(
-    outcomes: readonly Outcome[],
-    ctx: ReturnType<typeof newCallContext>,
-  ): Promise<Map<number, ParentResult[]>> {
-    const users = new Map<string, number[]>();
-    for (const o of outcomes) {
-      if (!o.flushed || o.flushed.errno !== 0 || o.flushed.workerError) continue;
-      for (const dir of parentDirs(o)) {
-        const list = users.get(dir);
-        if (list) list.push(o.request.index);
-        else users.set(dir, [o.request.index]);
-      }
-    }
-    const dirs = [...users.keys()];
-    const requests: Request[] = dirs.map((dir, index) => ({
-      index, input: dir, fd: -1, callerFd: null, path: dir, mode: 'full', invalid: null,
-    }));
-    const done = await flushRequests(requests, ctx);
-    const byTarget = new Map<number, ParentResult[]>();
-    done.forEach((o, i) => {
-      const result = toParentResult(dirs[i]!, o);
-      for (const index of users.get(dirs[i]!)!) {
-        const list = byTarget.get(index);
-        if (list) list.push(result);
-        else byTarget.set(index, [result]);
-      }
-    });
-    return byTarget;
   }
 
   /** Waits for calls in flight, then stops the pool. Later sync() calls reject with ClosedError. */

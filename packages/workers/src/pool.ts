@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { loadNative, type NativeStatus } from '@fsync2/native';
 import { WorkerError } from './errors.js';
+import { resolveTargets } from './resolve.cjs';
 import type {
   Backend,
   CloseResult,
@@ -47,6 +48,8 @@ export interface FlushBackend {
   readonly nativeReason: string | null;
   readonly maxThreads: number;
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
+  /** fstat (and fstatfs) of open fds on the calling thread: no round trip to the pool. */
+  resolveFds(fds: Int32Array): ResolveResult;
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
   close(fds: Int32Array): Promise<CloseResult>;
   destroy(): Promise<void>;
@@ -122,6 +125,10 @@ export class FlushPool implements FlushBackend {
 
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult> {
     return this.#run({ kind: 'resolve', fds, paths, realpaths }) as Promise<ResolveResult>;
+  }
+
+  resolveFds(fds: Int32Array): ResolveResult {
+    return resolveTargets(fds, [], false);
   }
 
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,

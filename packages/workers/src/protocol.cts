@@ -35,6 +35,8 @@ export interface ResolveResult {
   readonly failedSyscall: ReadonlyArray<string | null>;
   readonly dev: BigUint64Array;
   readonly ino: BigUint64Array;
+  /** Birth time in ns (statx), 0 where the filesystem has none: tells a new file from an old inode number. */
+  readonly birth: BigUint64Array;
   readonly kind: Uint8Array;
   /** 1 where the fd can do no I/O (O_PATH): its flush fails, and no syncfs may cover it. */
   readonly pathOnly: Uint8Array;

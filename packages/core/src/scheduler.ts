@@ -1,0 +1,367 @@
+// The group-commit scheduler: every request for a file waits for a flush that starts after it
+// arrived; requests that pile up meanwhile share the next flush; results fan out to each request.
+//
+// THE RULE. A request for file F (dev + ino, whatever fd, handle or path named it) with mode m,
+// arriving at time t, resolves only after a flush of F with a mode at least m (full covers data)
+// that STARTED after t has succeeded, or after a syncfs of F's filesystem that started after t has
+// succeeded. A flush already running at t does not count: the request waits for the next one, and
+// every request that arrived meanwhile shares it. A failed flush fails every request it was meant
+// to serve, and every later request for F until reset(F) (sticky failure: the kernel would answer
+// 0 next time, although the data is lost).
+//
+// How the code keeps it: a request joins `queued` of its file; a plan moves `queued` to `inflight`
+// before its syscall is handed to a thread (so the flush starts after every request it serves
+// arrived); a file has at most one flush in flight, and requests arriving meanwhile stay queued.
+// A plan's mode for a file is the strongest of the requests it takes.
+import { channel } from 'node:diagnostics_channel';
+import { constants } from 'node:os';
+import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
+import type { Backend, FlushBackend, Kind } from '@fsync2/workers';
+import type { FsInfo } from './filesystems.js';
+import type { Mode, Strategy } from './options.js';
+import { planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
+import type { Plan } from './report.js';
+import { StatsRecorder } from './stats.js';
+
+/** A file as a call resolved it. */
+export interface FileRef {
+  readonly key: string;
+  readonly dev: bigint;
+  readonly ino: bigint;
+  /** Birth time in ns, 0 when unknown: tells a new file from a reused inode number. */
+  readonly birth: bigint;
+  readonly kind: Kind;
+  readonly fs: FsInfo | null;
+}
+
+/** What one flush did for one file: shared by every request it served. */
+export interface FlushOutcome {
+  readonly errno: number;
+  readonly workerError: Error | null;
+  readonly syscall: string | null;
+  readonly plan: Plan | null;
+  readonly reason: string | null;
+  readonly mode: Mode;
+  readonly nanos: number;
+  readonly backend: Backend;
+  /** A remembered failure of an earlier flush, answered without flushing again. */
+  readonly sticky: boolean;
+  /** Requests this flush served. */
+  readonly served: number;
+  /** Ids of the syscalls issued for this file (a writeback kick, the flush or the syncfs). */
+  readonly syscallIds: readonly number[];
+}
+
+export interface Waiter {
+  readonly file: FileRef;
+  /** An fd for the file, kept open by its call until this waiter is settled. */
+  readonly fd: number;
+  /** O_PATH: names the file, can do no I/O; flushed through another waiter's fd when there is one. */
+  readonly pathOnly: boolean;
+  readonly mode: Mode;
+  readonly strategy: Strategy;
+  readonly settle: (outcome: FlushOutcome) => void;
+  state: 'new' | 'queued' | 'inflight' | 'done';
+  arrivedAt: number;
+}
+
+interface FileState {
+  file: FileRef;
+  queued: Waiter[];
+  inflight: Waiter[] | null;
+  failure: FlushOutcome | null;
+}
+
+interface Entry extends FlushEntry {
+  readonly state: FileState;
+  readonly strategy: Strategy;
+}
+
+export interface GroupCommit {
+  /** µs to wait for more requests before a plan starts; 0 = only what piles up while threads are busy. */
+  readonly windowUs: number;
+  /** Most files in one plan. */
+  readonly maxBatch: number;
+}
+
+/** Published on diagnostics_channel 'fsync2:plan' when a plan for one filesystem ends. */
+export interface PlanEvent {
+  readonly dev: bigint;
+  readonly fsType: string | null;
+  readonly plan: Plan;
+  readonly reason: string;
+  readonly files: number;
+  readonly requests: number;
+  readonly syscalls: number;
+  readonly failed: number;
+  readonly startedAt: number;
+  readonly durationMs: number;
+}
+
+export const planChannel = channel('fsync2:plan');
+
+const { EBADF, EINVAL } = constants.errno;
+
+/**
+ * Errors of the fd rather than of the file's data (a bad or O_PATH fd, a pipe): another fd may
+ * flush the file fine, so they are not remembered. Every other failure may mean lost data.
+ */
+function isSticky(o: FlushOutcome): boolean {
+  return o.workerError !== null || (o.errno !== 0 && o.errno !== EBADF && o.errno !== EINVAL);
+}
+
+const stronger = (a: Mode, b: Mode): Mode => (a === 'full' || b === 'full' ? 'full' : 'data');
+
+/** Contiguous slices of [0, n), at most `parts` of them, none smaller than `min` (but the last). */
+export function slices(n: number, parts: number, min = 1): Array<[number, number]> {
+  const count = Math.max(1, Math.min(parts, Math.ceil(n / min)));
+  const size = Math.ceil(n / count);
+  const out: Array<[number, number]> = [];
+  for (let start = 0; start < n; start += size) out.push([start, Math.min(n, start + size)]);
+  return out;
+}
+
+export class Scheduler {
+  readonly #pool: FlushBackend;
+  readonly #commit: GroupCommit;
+  readonly #files = new Map<string, FileState>();
+  /** Files with queued requests and no flush in flight. */
+  readonly #ready = new Set<FileState>();
+  readonly stats = new StatsRecorder();
+  readonly #syncfsSafe = syncfsReportsErrors();
+  /** Flush tasks handed to the pool and not yet answered. */
+  #tasks = 0;
+  #syscallId = 0;
+  #dispatchPending = false;
+  #queued = 0;
+  #inflight = 0;
+
+  constructor(pool: FlushBackend, commit: GroupCommit) {
+    this.#pool = pool;
+    this.#commit = commit;
+  }
+
+  get queued(): number {
+    return this.#queued;
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  get failedFiles(): number {
+    let n = 0;
+    for (const st of this.#files.values()) if (st.failure) n++;
+    return n;
+  }
+
+  enqueue(w: Waiter): void {
+    this.stats.requests++;
+    w.arrivedAt = performance.now();
+    let st = this.#files.get(w.file.key);
+    if (!st) {
+      st = { file: w.file, queued: [], inflight: null, failure: null };
+      this.#files.set(w.file.key, st);
+    } else if (st.failure && st.file.birth !== 0n && w.file.birth !== 0n && st.file.birth !== w.file.birth) {
+      // Same inode number, different birth: the failed file was deleted and this is a new one.
+      st.failure = null;
+      st.file = w.file;
+    }
+    if (st.failure) {
+      this.stats.sticky++;
+      this.#answer(w, st.failure);
+      this.#forgetIfIdle(st);
+      return;
+    }
+    w.state = 'queued';
+    st.queued.push(w);
+    this.#queued++;
+    if (!st.inflight) this.#ready.add(st);
+    this.#schedule(false);
+  }
+
+  /** Drops a request that has not been handed to a flush yet; false when it is running or done. */
+  cancel(w: Waiter): boolean {
+    if (w.state !== 'queued') return false;
+    const st = this.#files.get(w.file.key)!;
+    st.queued.splice(st.queued.indexOf(w), 1);
+    this.#queued--;
+    w.state = 'done';
+    if (st.queued.length === 0) this.#ready.delete(st);
+    this.#forgetIfIdle(st);
+    return true;
+  }
+
+  /** Forgets a file's remembered failure: call after rewriting its data. */
+  reset(key: string): boolean {
+    const st = this.#files.get(key);
+    if (!st?.failure) return false;
+    st.failure = null;
+    this.#forgetIfIdle(st);
+    return true;
+  }
+
+  #schedule(now: boolean): void {
+    if (this.#dispatchPending) return;
+    this.#dispatchPending = true;
+    const wait = now ? 0 : this.#commit.windowUs;
+    if (wait === 0) {
+      // A microtask: every request made in this turn of the event loop joins the plan.
+      queueMicrotask(() => this.#dispatch());
+    } else if (wait >= 1000) {
+      setTimeout(() => this.#dispatch(), wait / 1000);
+    } else {
+      // Timers have 1 ms granularity; a sub-millisecond window polls once per loop turn instead.
+      const until = performance.now() + wait / 1000;
+      const poll = () => (performance.now() >= until ? this.#dispatch() : setImmediate(poll));
+      setImmediate(poll);
+    }
+  }
+
+  #dispatch(): void {
+    this.#dispatchPending = false;
+    // While every thread is busy, requests pile up in `queued` and share the next plan.
+    while (this.#ready.size > 0 && this.#tasks < this.#pool.maxThreads) {
+      const batch: FileState[] = [];
+      for (const st of this.#ready) {
+        batch.push(st);
+        if (batch.length >= this.#commit.maxBatch) break;
+      }
+      for (const st of batch) this.#ready.delete(st);
+      this.#startPlan(batch);
+    }
+  }
+
+  #startPlan(batch: FileState[]): void {
+    const groups = new Map<string, Entry[]>();
+    for (const st of batch) {
+      const waiters = st.queued;
+      st.queued = [];
+      st.inflight = waiters;
+      this.#queued -= waiters.length;
+      this.#inflight += waiters.length;
+      let mode: Mode = 'data';
+      for (const w of waiters) {
+        w.state = 'inflight';
+        mode = stronger(mode, w.mode);
+      }
+      const io = waiters.find((w) => !w.pathOnly) ?? waiters[0]!;
+      const strategy = waiters[0]!.strategy;
+      const entry: Entry = { state: st, strategy, dev: st.file.dev, kind: st.file.kind, pathOnly: io.pathOnly, fd: io.fd, mode };
+      const key = `${st.file.dev}|${strategy}`;
+      const list = groups.get(key);
+      if (list) list.push(entry);
+      else groups.set(key, [entry]);
+    }
+    for (const entries of groups.values()) void this.#runGroup(entries);
+  }
+
+  async #runGroup(entries: Entry[]): Promise<void> {
+    const fs = entries[0]!.state.file.fs;
+    const plan = planGroup(entries, {
+      strategy: entries[0]!.strategy,
+      backend: this.#pool.backend,
+      fs,
+      syncfsSafe: this.#syncfsSafe,
+    });
+    const startedAt = performance.now();
+    let syscalls = 0;
+    let failed = 0;
+    const requests = entries.reduce((n, e) => n + e.state.inflight!.length, 0);
+    const kicks = new Map<Entry, number>();
+    const finish = (entry: Entry, errno: number, workerError: Error | null, syscall: string, nanos: number, backend: Backend, id: number) => {
+      if (errno !== 0 || workerError) failed++;
+      const kick = kicks.get(entry);
+      const syscallIds = kick === undefined ? [id] : [kick, id];
+      this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds });
+    };
+
+    if (plan.kicks.length > 0) {
+      // Failed kicks are ignored: without WAIT flags sync_file_range consumes no error, and the
+      // flush that follows reports whatever the writeback hit.
+      syscalls += plan.kicks.length;
+      await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), (e, _op, _errno, _ns, _b, _err, id) => kicks.set(e, id));
+    }
+    const work: Promise<void>[] = [];
+    syscalls += plan.flushes.length;
+    work.push(this.#run(plan.flushes, (e, op, errno, nanos, backend, err, id) => finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id)));
+    if (plan.syncfsFd !== null) {
+      syscalls++;
+      const head = plan.covered[0]!;
+      work.push(
+        this.#run([{ entry: head, op: OPS.SYNCFS }], (_e, _op, errno, nanos, backend, err, id) => {
+          // syncfs names no file: its error fails every file it was meant to cover.
+          for (const e of plan.covered) finish(e, errno, err, 'syncfs', nanos, backend, id);
+        }),
+      );
+    }
+    await Promise.all(work);
+    if (planChannel.hasSubscribers) {
+      planChannel.publish({
+        dev: entries[0]!.dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
+        requests, syscalls, failed, startedAt: performance.timeOrigin + startedAt, durationMs: performance.now() - startedAt,
+      } satisfies PlanEvent);
+    }
+  }
+
+  /** Runs ops spread over the free threads; `done` gets each op's result as its slice returns. */
+  async #run(
+    ops: ReadonlyArray<{ entry: Entry; op: OpCode }>,
+    done: (entry: Entry, op: OpCode, errno: number, nanos: number, backend: Backend, err: Error | null, id: number) => void,
+  ): Promise<void> {
+    if (ops.length === 0) return;
+    const free = Math.max(1, this.#pool.maxThreads - this.#tasks);
+    await Promise.all(
+      slices(ops.length, free).map(async ([a, b]) => {
+        const part = ops.slice(a, b);
+        const ids = part.map(() => ++this.#syscallId);
+        for (const { op } of part) this.stats.flushes[OP_SYSCALL[op]] = (this.stats.flushes[OP_SYSCALL[op]] ?? 0) + 1;
+        this.#tasks++;
+        try {
+          const res = await this.#pool.flush(Int32Array.from(part, (o) => o.entry.fd), Uint8Array.from(part, (o) => o.op));
+          part.forEach(({ entry, op }, i) => done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!));
+        } catch (err) {
+          // The thread died holding these flushes: they may or may not have run, and an error
+          // they returned is lost with it. Never durable; remembered like any failure.
+          part.forEach(({ entry, op }, i) => done(entry, op, 0, 0, this.#pool.backend, err as Error, ids[i]!));
+        } finally {
+          this.#tasks--;
+          this.#schedule(true);
+        }
+      }),
+    );
+  }
+
+  #finish(entry: Entry, outcome: FlushOutcome): void {
+    const st = entry.state;
+    const waiters = st.inflight!;
+    st.inflight = null;
+    this.#inflight -= waiters.length;
+    this.stats.merged += waiters.length - 1;
+    const served = { ...outcome, served: waiters.length };
+    for (const w of waiters) this.#answer(w, served);
+    if (isSticky(outcome)) {
+      st.failure = { ...served, sticky: true };
+      // Requests that arrived during the failed flush: a new flush would now return 0.
+      const later = st.queued;
+      st.queued = [];
+      this.#queued -= later.length;
+      this.#ready.delete(st);
+      this.stats.sticky += later.length;
+      for (const w of later) this.#answer(w, st.failure);
+    } else if (st.queued.length > 0) {
+      this.#ready.add(st);
+    }
+    this.#forgetIfIdle(st);
+  }
+
+  #answer(w: Waiter, outcome: FlushOutcome): void {
+    w.state = 'done';
+    this.stats.latency(performance.now() - w.arrivedAt);
+    w.settle(outcome);
+  }
+
+  #forgetIfIdle(st: FileState): void {
+    if (st.queued.length === 0 && st.inflight === null && st.failure === null) this.#files.delete(st.file.key);
+  }
+}
