@@ -1,0 +1,243 @@
+// The scheduler on real files: group commit counted by strace, backpressure, each(), group-commit
+// options, diagnostics events, abort. The rule itself is model-checked in scheduler-model.test.ts.
+import { execFile, execFileSync } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AbortError, createSyncer, QueueFullError, type PlanEvent, type TargetResult } from '@fsync2/core';
+import { FIXTURES, scratch, skipBecause, TMPFS, writeFiles } from './helpers.js';
+
+const run = promisify(execFile);
+
+function straceMissing(): string | null {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return 'strace is not installed (apt-get install strace; .ci/run installs it)';
+  }
+}
+
+test('1,000 concurrent sync() on one fd while another process appends: a handful of fdatasync, counted by strace', async () => {
+  if (skipBecause('group commit under strace', straceMissing())) return;
+  const s = scratch();
+  try {
+    const trace = path.join(s.dir, 'trace');
+    const { stdout } = await run('strace', ['-f', '-c', '-o', trace, '-e', 'trace=fsync,fdatasync,syncfs,sync_file_range',
+      process.execPath, path.join(FIXTURES, 'group-commit-child.mjs'), path.join(s.dir, 'log')], { timeout: 120_000 });
+    const out = JSON.parse(stdout.trim().split('\n').pop()!);
+    const table = fs.readFileSync(trace, 'utf8');
+    const seen = Number(table.match(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?fdatasync$/m)?.[1] ?? 0);
+    console.log(`group commit: 1000 requests, ${seen} fdatasync seen by strace, stats ${out.fdatasync}, merged ${out.merged}`);
+    assert.ok(out.durable);
+    assert.is(out.requests, 1000);
+    assert.is(seen, out.fdatasync, 'stats() counts what the kernel saw');
+    assert.is(out.distinctSyscalls, out.fdatasync, 'every flush served some call');
+    assert.is(out.merged, 1000 - out.fdatasync);
+    assert.ok(seen >= 1 && seen <= 100, `${seen} fdatasync for 1000 requests is not group commit`);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('maxQueue: a call past it rejects at once with ERR_FSYNC2_QUEUE_FULL; the others are unaffected', async () => {
+  const s = scratch();
+  const syncer = createSyncer({ maxQueue: 10, pool: { minThreads: 1, maxThreads: 2 } });
+  try {
+    const files = writeFiles(s.dir, 12);
+    const tooMany = syncer.sync(files.slice(0, 11));
+    const first = syncer.sync(files.slice(0, 6));
+    const second = syncer.sync(files.slice(6, 12));
+    const [a, b, c] = await Promise.allSettled([tooMany, first, second]);
+    assert.is(a.status, 'rejected');
+    assert.instance((a as PromiseRejectedResult).reason, QueueFullError);
+    assert.is((a as PromiseRejectedResult).reason.code, 'ERR_FSYNC2_QUEUE_FULL');
+    assert.is(b.status, 'fulfilled');
+    assert.is(c.status, 'rejected', 'second call: 6 + 6 > 10');
+    assert.is((c as PromiseRejectedResult).reason.code, 'ERR_FSYNC2_QUEUE_FULL');
+    assert.is(syncer.stats().queueDepth, 0);
+    assert.ok((await syncer.sync(files.slice(6, 12))).durable, 'room again once the first call is answered');
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('1,000,000 requests through one syncer with maxQueue: every request ends, memory stays bounded', async () => {
+  const s = scratch();
+  const syncer = createSyncer({ maxQueue: 5000, mode: 'data', pool: { minThreads: 2, maxThreads: 4 } });
+  const N = Number(process.env.FSYNC2_MILLION ?? 1_000_000);
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heapAfterGc = () => {
+    gc();
+    return process.memoryUsage().heapUsed / 2 ** 20;
+  };
+  try {
+    const fds = writeFiles(s.dir, 8, 128).map((f) => fs.openSync(f, 'r+'));
+    let accepted = 0;
+    let answered = 0;
+    let refused = 0;
+    let early = 0;
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      // Keeps a little more in flight than maxQueue allows, so that some calls are refused and
+      // retried: the backpressure path is part of the test.
+      const pump = () => {
+        while (accepted - answered < 5100 && accepted < N) {
+          accepted++;
+          syncer.sync(fds[accepted % fds.length]!).then(
+            () => {
+              answered++;
+              if (answered === Math.floor(N / 10)) early = heapAfterGc();
+              if (answered === N) resolve();
+              else if (answered % 1000 === 0) setImmediate(pump);
+            },
+            (err: unknown) => {
+              if (!(err instanceof QueueFullError)) return reject(err);
+              refused++;
+              accepted--;
+            },
+          );
+        }
+      };
+      pump();
+    });
+    const late = heapAfterGc();
+    const stats = syncer.stats();
+    console.log(`${N} requests in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${refused} refused at maxQueue, ` +
+      `fdatasync ${stats.flushes.fdatasync}, heap after GC ${early.toFixed(0)} MiB at 10%, ${late.toFixed(0)} MiB at the end`);
+    assert.is(answered, N);
+    assert.ok(refused > 0, 'the test must push past maxQueue');
+    assert.is(stats.queueDepth, 0);
+    assert.is(stats.queued + stats.inflight, 0);
+    assert.ok(late < early + 32, `heap grew from ${early} to ${late} MiB: something is kept per request`);
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('each(): every target once, as it completes; a failure is yielded, not thrown', async () => {
+  const s = scratch();
+  const shm = scratch('fsync2-test-', TMPFS);
+  const syncer = createSyncer({ pool: { minThreads: 1, maxThreads: 4 } });
+  try {
+    const files = [...writeFiles(s.dir, 30), ...writeFiles(shm.dir, 2), path.join(s.dir, 'missing')];
+    const seen: TargetResult[] = [];
+    for await (const r of syncer.each(files, { parents: true })) seen.push(r);
+    assert.equal(seen.map((r) => r.index).sort((a, b) => a - b), files.map((_, i) => i));
+    assert.is(seen.filter((r) => r.durable).length, 30);
+    assert.is(seen.filter((r) => r.volatile).length, 2);
+    const missing = seen.find((r) => r.index === 32)!;
+    assert.is(missing.error!.code, 'ENOENT');
+  } finally {
+    await syncer.close();
+    s.cleanup();
+    shm.cleanup();
+  }
+});
+
+test('each(): results stream before the call ends, and leaving early drops the rest', async () => {
+  const s = scratch();
+  const syncer = createSyncer({ maxOpenFiles: 10, pool: { minThreads: 1, maxThreads: 2 } });
+  try {
+    const files = writeFiles(s.dir, 200, 1024);
+    let count = 0;
+    for await (const r of syncer.each(files)) {
+      assert.ok(r.durable);
+      if (++count === 5) break;
+    }
+    // Windows of 10: breaking after 5 leaves at most the running window to finish.
+    await new Promise((r) => setTimeout(r, 200));
+    const stats = syncer.stats();
+    assert.ok(stats.requests < 200, `${stats.requests} requests: the rest were not dropped`);
+    assert.is(stats.queueDepth, 0);
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('groupCommit.windowUs gathers calls made over time into one plan; maxBatch caps a plan', async () => {
+  const s = scratch();
+  const plans: PlanEvent[] = [];
+  const listen = (e: unknown) => plans.push(e as PlanEvent);
+  subscribe('fsync2:plan', listen);
+  try {
+    const files = writeFiles(s.dir, 10);
+    const wide = createSyncer({ groupCommit: { windowUs: 100_000, maxBatch: 100 } });
+    const calls = [];
+    for (const f of files) {
+      calls.push(wide.sync(f));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.all(calls);
+    await wide.close();
+    assert.is(plans.length, 1, `${plans.length} plans for 10 calls within the window`);
+    assert.is(plans[0]!.files, 10);
+    assert.is(plans[0]!.requests, 10);
+    assert.ok(plans[0]!.durationMs >= 0 && plans[0]!.fsType !== null);
+
+    plans.length = 0;
+    const capped = createSyncer({ groupCommit: { windowUs: 50_000, maxBatch: 3 } });
+    await Promise.all(writeFiles(s.dir, 10, 512, 'g').map((f) => capped.sync(f)));
+    await capped.close();
+    assert.ok(plans.every((p) => p.files <= 3), JSON.stringify(plans.map((p) => p.files)));
+    assert.is(plans.reduce((n, p) => n + p.files, 0), 10);
+  } finally {
+    unsubscribe('fsync2:plan', listen);
+    s.cleanup();
+  }
+});
+
+test('abort removes queued requests (AbortError) without touching the running flush', async () => {
+  const s = scratch();
+  // One thread: a large dirty file keeps it busy while the second call waits in the queue.
+  const syncer = createSyncer({ mode: 'data', pool: { minThreads: 1, maxThreads: 1 } });
+  try {
+    const big = path.join(s.dir, 'big');
+    fs.writeFileSync(big, Buffer.alloc(256 * 2 ** 20, 1));
+    const [small] = writeFiles(s.dir, 1);
+    const running = syncer.sync(big);
+    await new Promise((r) => setImmediate(r));
+    const ac = new AbortController();
+    const queued = syncer.sync(small!, { signal: ac.signal });
+    await new Promise((r) => setImmediate(r));
+    ac.abort();
+    const err = await queued.catch((e: unknown) => e);
+    assert.instance(err, AbortError);
+    assert.ok((await running).durable, 'the running flush completed');
+    assert.is(syncer.stats().flushes.fdatasync, 1, 'the aborted request never reached a flush');
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('stats(): requests, merged, flushes, latency percentiles', async () => {
+  const s = scratch();
+  const syncer = createSyncer({ pool: { minThreads: 1, maxThreads: 2 } });
+  try {
+    const [a, b] = writeFiles(s.dir, 2);
+    await syncer.sync([a!, a!, b!]);
+    await syncer.sync(a!);
+    const st = syncer.stats();
+    assert.is(st.requests, 4);
+    assert.is(st.flushes.fsync, 3);
+    assert.is(st.merged, 1, 'the two requests for a in one call shared a flush');
+    assert.is(st.latencyMs.samples, 4);
+    assert.ok(st.latencyMs.p50 > 0 && st.latencyMs.p99 >= st.latencyMs.p50 && st.latencyMs.max >= st.latencyMs.p99);
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test.run();
