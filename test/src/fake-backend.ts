@@ -4,7 +4,7 @@
 // durability (the real-file suites do); it proves the scheduler's rule under many interleavings.
 import { constants } from 'node:os';
 import { OPS } from '@fsync2/native';
-import { KIND, WorkerError, type FlushBackend, type ResolveResult, type FlushResult, type CloseResult } from '@fsync2/workers';
+import { KIND, WorkerError, type FdInfo, type FlushBackend, type ResolveResult, type FlushResult, type CloseResult } from '@fsync2/workers';
 
 export interface FakeFile {
   readonly fd: number;
@@ -65,7 +65,14 @@ export class FakeBackend implements FlushBackend {
     return ++this.clock.now;
   }
 
-  resolveFds(fds: Int32Array): ResolveResult {
+  describeFd(fd: number): FdInfo {
+    const f = this.#files.get(fd);
+    if (!f) return { errno: EBADF, dev: 0n, ino: 0n, birth: 0n, kind: KIND.UNKNOWN, pathOnly: false, fsType: -1 };
+    return { errno: 0, dev: f.dev, ino: f.ino, birth: 0n, kind: KIND.FILE, pathOnly: false, fsType: EXT4 };
+  }
+
+  /** Paths are not used by the model; fds only. */
+  async resolve(fds: Int32Array): Promise<ResolveResult> {
     const n = fds.length;
     const res = {
       backend: this.backend, fds: Int32Array.from(fds), opened: new Uint8Array(n), errnos: new Int32Array(n),
@@ -74,22 +81,15 @@ export class FakeBackend implements FlushBackend {
       realpaths: new Array<string | null>(n).fill(null),
     };
     fds.forEach((fd, i) => {
-      const f = this.#files.get(fd);
-      if (!f) {
-        res.errnos[i] = EBADF;
-        res.failedSyscall[i] = 'fstat';
-        return;
-      }
-      res.dev[i] = f.dev;
-      res.ino[i] = f.ino;
-      res.kind[i] = KIND.FILE;
-      res.fsType[i] = EXT4;
+      const d = this.describeFd(fd);
+      res.errnos[i] = d.errno;
+      res.failedSyscall[i] = d.errno ? 'fstat' : null;
+      res.dev[i] = d.dev;
+      res.ino[i] = d.ino;
+      res.kind[i] = d.kind;
+      res.fsType[i] = d.fsType;
     });
     return res;
-  }
-
-  async resolve(fds: Int32Array): Promise<ResolveResult> {
-    return this.resolveFds(fds);
   }
 
   async flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {

@@ -101,6 +101,32 @@ test('fsType: the fstatfs magic of disk and tmpfs, -errno for a closed fd', () =
   }
 });
 
+test('describeFd: statx identity, mode, f_type and flags in one crossing; errno for a bad fd', () => {
+  const s = scratch();
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const fd = fs.openSync(file!, 'r');
+    const out = new BigUint64Array(6);
+    assert.is(native.describeFd(fd, out), 0);
+    const st = fs.fstatSync(fd, { bigint: true });
+    assert.is(out[0], st.dev);
+    assert.is(out[1], st.ino);
+    assert.is(out[2], st.birthtimeNs);
+    assert.is(Number(out[3]), Number(st.mode));
+    assert.is(Number(out[4]), statfsType(file!));
+    assert.is(Number(out[5]) & 3, fs.constants.O_RDONLY);
+    fs.closeSync(fd);
+    const pathFd = fs.openSync(file!, native.O_PATH);
+    assert.is(native.describeFd(pathFd, out), 0);
+    assert.ok((Number(out[5]) & native.O_PATH) !== 0, 'O_PATH shows in the flags');
+    fs.closeSync(pathFd);
+    assert.is(native.describeFd(closedFd(), out), EBADF);
+    assert.throws(() => native.describeFd(0, new BigUint64Array(2) as never), /describeFd/);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('context-aware: four worker threads load the addon at once and flush', async () => {
   const s = scratch();
   try {

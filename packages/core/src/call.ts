@@ -113,8 +113,8 @@ export class Call {
       });
     } finally {
       // A close error cannot undo a flush that already returned 0 (even NFS commits at fsync).
-      const fds = Int32Array.from(resolved.filter((r): r is Resolved => r?.opened === true).map((r) => r.fd));
-      if (fds.length > 0) await this.#env.pool.close(fds).catch(() => {});
+      const opened = resolved.filter((r): r is Resolved => r?.opened === true);
+      if (opened.length > 0) await this.#env.pool.close(Int32Array.from(opened, (r) => r.fd)).catch(() => {});
     }
   }
 
@@ -136,7 +136,14 @@ export class Call {
         };
       }
     };
-    if (byFd.length > 0) take(this.#env.pool.resolveFds(Int32Array.from(byFd, (i) => requests[i]!.fd)), byFd, 0);
+    for (const i of byFd) {
+      const fd = requests[i]!.fd;
+      const d = this.#env.pool.describeFd(fd);
+      out[i] = {
+        fd, opened: false, errno: d.errno, syscall: d.errno ? 'fstat' : null, workerError: null, dev: d.dev, ino: d.ino,
+        birth: d.birth, kind: d.kind, pathOnly: d.pathOnly, fsMagic: d.fsType, realpath: null,
+      };
+    }
     await Promise.all(
       slices(byPath.length, this.#env.pool.maxThreads, 256).map(async ([a, b]) => {
         const at = byPath.slice(a, b);

@@ -1,6 +1,7 @@
 // The public object: options in, a scheduler over a pool of flush threads, an answer per call.
 import { FlushPool, type FlushBackend } from '@fsync2/workers';
 import { Call } from './call.js';
+import { syncFds } from './fd-call.js';
 import { ClosedError, QueueFullError, SyncError } from './errors.js';
 import {
   parseOptions,
@@ -16,6 +17,8 @@ import type { SyncerStats } from './stats.js';
 import { toRequest } from './targets.js';
 
 type Targets = SyncTarget | readonly SyncTarget[];
+
+const NO_OPTIONS = syncOptionsSchema.parse({});
 
 function asList(targets: Targets): readonly SyncTarget[] {
   return Array.isArray(targets) ? targets : [targets as SyncTarget];
@@ -128,13 +131,13 @@ export class Syncer {
     const fds = requests.filter((r) => !r.invalid && r.path === null).map((r) => r.fd);
     const paths = requests.filter((r) => !r.invalid && r.path !== null).map((r) => r.path);
     const keys: string[] = [];
-    const collect = (res: { dev: BigUint64Array; ino: BigUint64Array; errnos: Int32Array }) => {
-      for (let i = 0; i < res.errnos.length; i++) if (res.errnos[i] === 0) keys.push(`${res.dev[i]}:${res.ino[i]}`);
-    };
-    if (fds.length) collect(this.#pool.resolveFds(Int32Array.from(fds)));
+    for (const fd of fds) {
+      const d = this.#pool.describeFd(fd);
+      if (d.errno === 0) keys.push(`${d.dev}:${d.ino}`);
+    }
     if (paths.length) {
       const res = await this.#pool.resolve(new Int32Array(paths.length).fill(-1), paths, false);
-      collect(res);
+      for (let i = 0; i < res.errnos.length; i++) if (res.errnos[i] === 0) keys.push(`${res.dev[i]}:${res.ino[i]}`);
       const opened = Int32Array.from([...res.fds].filter((_, i) => res.opened[i] === 1));
       if (opened.length) await this.#pool.close(opened).catch(() => {});
     }
@@ -175,16 +178,20 @@ export class Syncer {
   }
 
   async #run(list: readonly SyncTarget[], options: SyncOptions | undefined, onResult: ((r: TargetResult) => void) | undefined): Promise<SyncReport> {
-    const opts = parseOptions(syncOptionsSchema, options, 'sync options');
+    // Most calls pass no options: skip the schema on the hot path of group commit.
+    const opts = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
     const started = performance.now();
     const mode = opts.mode ?? this.#options.mode;
     const strategy = opts.strategy ?? this.#options.strategy;
     const requests = list.map((t, i) => toRequest(t, i, mode));
-    const call = new Call(
-      { pool: this.#pool, scheduler: this.#scheduler, maxOpenFiles: this.#options.maxOpenFiles },
-      { strategy, parents: opts.parents, signal: opts.signal, onResult },
-    );
-    const results = await call.run(requests);
+    const simple = !opts.parents && !opts.signal && !onResult && requests.length <= this.#options.maxOpenFiles &&
+      requests.every((r) => r.path === null);
+    const results = simple
+      ? await syncFds(requests, this.#pool, this.#scheduler, strategy)
+      : await new Call(
+          { pool: this.#pool, scheduler: this.#scheduler, maxOpenFiles: this.#options.maxOpenFiles },
+          { strategy, parents: opts.parents, signal: opts.signal, onResult },
+        ).run(requests);
     const filesystems = new Map<bigint, FilesystemReport>();
     for (const r of results) {
       if (r.dev === null || r.plan === null) continue;

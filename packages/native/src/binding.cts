@@ -11,6 +11,11 @@ export interface NativeBinding {
   syncFileRange(fd: number, offset: number, nbytes: number, flags: number): number;
   /** fstatfs f_type magic, or -errno. */
   fsType(fd: number): number;
+  /**
+   * out = [st_dev, st_ino, birth ns (0 if unknown), st_mode, f_type (0 if unknown), fd flags]
+   * from statx (or fstat), fstatfs and fcntl in one crossing; returns 0 or fstat's errno.
+   */
+  describeFd(fd: number, out: BigUint64Array): number;
   /** fcntl(F_GETFL) status flags, or -errno. */
   fdFlags(fd: number): number;
   /** The platform's O_PATH (0 where there is none). */

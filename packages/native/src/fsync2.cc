@@ -44,6 +44,18 @@ Napi::Value FdFlags(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd_flags(FdArg(info, 0)));
 }
 
+// describeFd(fd, out: BigUint64Array(6)) → errno. See describe_fd for the layout.
+Napi::Value DescribeFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array ||
+      info[1].As<Napi::TypedArray>().ElementLength() < 6) {
+    Napi::TypeError::New(env, "describeFd(fd, out: BigUint64Array(6))").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto out = info[1].As<Napi::TypedArrayOf<uint64_t>>();
+  return Napi::Number::New(env, describe_fd(FdArg(info, 0), out.Data()));
+}
+
 int RunOp(int fd, unsigned char op) {
   switch (op) {
     case OP_NONE: return 0;
@@ -100,6 +112,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncfs", Napi::Function::New(env, Syncfs, "syncfs"));
   exports.Set("syncFileRange", Napi::Function::New(env, SyncFileRange, "syncFileRange"));
   exports.Set("fsType", Napi::Function::New(env, FsType, "fsType"));
+  exports.Set("describeFd", Napi::Function::New(env, DescribeFd, "describeFd"));
   exports.Set("fdFlags", Napi::Function::New(env, FdFlags, "fdFlags"));
   exports.Set("O_PATH", static_cast<double>(kOPath));
   exports.Set("flushBatch", Napi::Function::New(env, FlushBatch, "flushBatch"));

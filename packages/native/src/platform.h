@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #if defined(__linux__)
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #elif defined(__APPLE__)
 #include <sys/mount.h>
@@ -111,5 +113,43 @@ constexpr unsigned kSfrWaitBefore = 1;
 constexpr unsigned kSfrWrite = 2;
 constexpr unsigned kSfrWaitAfter = 4;
 #endif
+
+// What names a file and how it can be flushed, in one crossing for the caller's thread:
+// out = [st_dev, st_ino, birth time ns (0 if unknown), st_mode, f_type (0 if unknown), fd flags].
+// Returns 0 or the errno of fstat; f_type and the flags are best effort.
+inline int describe_fd(int fd, uint64_t out[6]) {
+  bool done = false;
+#if defined(__linux__) && defined(STATX_BTIME)
+  struct statx sx;
+  int err = retry_eintr([&] {
+    return statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_BTIME, &sx);
+  });
+  if (err != 0 && err != ENOSYS) return err;
+  if (err == 0) {
+    // st_dev's encoding (glibc makedev), so keys match fstat's on the pool threads.
+    out[0] = static_cast<uint64_t>(makedev(sx.stx_dev_major, sx.stx_dev_minor));
+    out[1] = sx.stx_ino;
+    out[2] = (sx.stx_mask & STATX_BTIME)
+                 ? static_cast<uint64_t>(sx.stx_btime.tv_sec) * 1000000000ull + sx.stx_btime.tv_nsec
+                 : 0;
+    out[3] = sx.stx_mode;
+    done = true;
+  }
+#endif
+  if (!done) {
+    struct stat st;
+    int e = retry_eintr([&] { return fstat(fd, &st); });
+    if (e != 0) return e;
+    out[0] = static_cast<uint64_t>(st.st_dev);
+    out[1] = static_cast<uint64_t>(st.st_ino);
+    out[2] = 0;
+    out[3] = static_cast<uint64_t>(st.st_mode);
+  }
+  double type = fs_type(fd);
+  out[4] = type < 0 ? 0 : static_cast<uint64_t>(type);
+  double flags = fd_flags(fd);
+  out[5] = flags < 0 ? 0 : static_cast<uint64_t>(flags);
+  return 0;
+}
 
 }  // namespace fsync2

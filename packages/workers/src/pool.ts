@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { loadNative, type NativeStatus } from '@fsync2/native';
 import { WorkerError } from './errors.js';
-import { resolveTargets } from './resolve.cjs';
+import { describeFd, type FdInfo } from './resolve.cjs';
 import type {
   Backend,
   CloseResult,
@@ -48,8 +48,8 @@ export interface FlushBackend {
   readonly nativeReason: string | null;
   readonly maxThreads: number;
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
-  /** fstat (and fstatfs) of open fds on the calling thread: no round trip to the pool. */
-  resolveFds(fds: Int32Array): ResolveResult;
+  /** statx, fstatfs and fcntl of an open fd on the calling thread: no round trip to the pool. */
+  describeFd(fd: number): FdInfo;
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
   close(fds: Int32Array): Promise<CloseResult>;
   destroy(): Promise<void>;
@@ -127,8 +127,8 @@ export class FlushPool implements FlushBackend {
     return this.#run({ kind: 'resolve', fds, paths, realpaths }) as Promise<ResolveResult>;
   }
 
-  resolveFds(fds: Int32Array): ResolveResult {
-    return resolveTargets(fds, [], false);
+  describeFd(fd: number): FdInfo {
+    return describeFd(fd);
   }
 
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,

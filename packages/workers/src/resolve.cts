@@ -25,14 +25,66 @@ function open(path: string): number {
   }
 }
 
-function kindOf(st: fs.BigIntStats): Kind {
-  if (st.isFile()) return KIND.FILE;
-  if (st.isDirectory()) return KIND.DIRECTORY;
-  if (st.isFIFO()) return KIND.FIFO;
-  if (st.isSocket()) return KIND.SOCKET;
-  if (st.isCharacterDevice()) return KIND.CHAR_DEVICE;
-  if (st.isBlockDevice()) return KIND.BLOCK_DEVICE;
-  return KIND.UNKNOWN;
+const S_IFMT = 0o170000;
+const KIND_OF_TYPE = new Map<number, Kind>([
+  [0o100000, KIND.FILE],
+  [0o040000, KIND.DIRECTORY],
+  [0o010000, KIND.FIFO],
+  [0o140000, KIND.SOCKET],
+  [0o020000, KIND.CHAR_DEVICE],
+  [0o060000, KIND.BLOCK_DEVICE],
+]);
+
+/** One open fd, described: what file it names and whether it can do I/O. */
+export interface FdInfo {
+  /** 0, or fstat's errno (then nothing else is set). */
+  readonly errno: number;
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly birth: bigint;
+  readonly kind: Kind;
+  readonly pathOnly: boolean;
+  /** f_type magic, or -errno. */
+  readonly fsType: number;
+}
+
+const FAILED = { dev: 0n, ino: 0n, birth: 0n, kind: KIND.UNKNOWN, pathOnly: false, fsType: -1 } as const;
+// Reused by every describeFd on this thread: the call is synchronous.
+const scratch = new BigUint64Array(6);
+const oPath = binding ? binding.O_PATH : js.O_PATH;
+
+/** statx (or fstat), fstatfs and fcntl of one fd: one addon crossing, or fs calls without it. */
+export function describeFd(fd: number): FdInfo {
+  if (binding) {
+    const errno = binding.describeFd(fd, scratch);
+    if (errno !== 0) return { errno, ...FAILED };
+    const flags = Number(scratch[5]);
+    return {
+      errno: 0,
+      dev: scratch[0]!,
+      ino: scratch[1]!,
+      birth: scratch[2]!,
+      kind: KIND_OF_TYPE.get(Number(scratch[3]) & S_IFMT) ?? KIND.UNKNOWN,
+      pathOnly: oPath !== 0 && (flags & oPath) !== 0,
+      fsType: scratch[4] === 0n ? -1 : Number(scratch[4]),
+    };
+  }
+  let st: fs.BigIntStats;
+  try {
+    st = fs.fstatSync(fd, { bigint: true });
+  } catch (err) {
+    return { errno: js.errnoOf(err), ...FAILED };
+  }
+  const flags = oPath !== 0 ? js.fdFlags(fd) : 0;
+  return {
+    errno: 0,
+    dev: st.dev,
+    ino: st.ino,
+    birth: st.birthtimeNs > 0n ? st.birthtimeNs : 0n,
+    kind: KIND_OF_TYPE.get(Number(st.mode) & S_IFMT) ?? KIND.UNKNOWN,
+    pathOnly: flags > 0 && (flags & oPath) !== 0,
+    fsType: js.fsType(fd),
+  };
 }
 
 /** fds[i] = -1 where paths[i] is set: that path is opened (and must be closed by the caller). */
@@ -73,25 +125,18 @@ export function resolveTargets(
         }
       }
     }
-    const fd = fds[i]!;
-    try {
-      const st = fs.fstatSync(fd, { bigint: true });
-      dev[i] = st.dev;
-      ino[i] = st.ino;
-      birth[i] = st.birthtimeNs > 0n ? st.birthtimeNs : 0n;
-      kind[i] = kindOf(st);
-    } catch (err) {
-      errnos[i] = js.errnoOf(err);
+    const info = describeFd(fds[i]!);
+    if (info.errno !== 0) {
+      errnos[i] = info.errno;
       failedSyscall[i] = 'fstat';
       continue;
     }
-    fsType[i] = binding ? binding.fsType(fd) : js.fsType(fd);
-    const oPath = binding ? binding.O_PATH : js.O_PATH;
-    if (oPath !== 0) {
-      const flags = binding ? binding.fdFlags(fd) : js.fdFlags(fd);
-      pathOnly[i] = flags >= 0 && (flags & oPath) !== 0 ? 1 : 0;
-    }
+    dev[i] = info.dev;
+    ino[i] = info.ino;
+    birth[i] = info.birth;
+    kind[i] = info.kind;
+    pathOnly[i] = info.pathOnly ? 1 : 0;
+    fsType[i] = info.fsType;
   }
   return { backend, fds, opened, errnos, failedSyscall, dev, ino, birth, kind, pathOnly, fsType, realpaths };
 }
-

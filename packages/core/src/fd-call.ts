@@ -1,0 +1,70 @@
+// The hot path of group commit: a call whose targets are all open fds (a log, a queue, a server
+// answering COMMIT), without parents or a signal. Same rule and same results as Call, without its
+// windows, path opening and parent phase: one statx/fstatfs/fcntl crossing per target here, then
+// straight into the scheduler.
+import type { FlushBackend } from '@fsync2/workers';
+import type { Outcome } from './call.js';
+import { fsInfo } from './filesystems.js';
+import type { Strategy } from './options.js';
+import type { TargetResult } from './report.js';
+import { toResult } from './results.js';
+import type { Scheduler, Waiter } from './scheduler.js';
+import type { Request } from './targets.js';
+
+const NO_PARENTS: readonly never[] = [];
+
+export function syncFds(
+  requests: readonly Request[],
+  pool: FlushBackend,
+  scheduler: Scheduler,
+  strategy: Strategy,
+): Promise<TargetResult[]> {
+  return new Promise((resolve) => {
+    const results: TargetResult[] = new Array(requests.length);
+    let pending = requests.length;
+    const done = () => {
+      if (--pending === 0) resolve(results);
+    };
+    const first = requests.length > 1 ? new Map<string, number>() : null;
+    const waiters: Waiter[] = [];
+    for (const request of requests) {
+      const i = request.index;
+      const base = { request, realpath: null, resolveFailure: null, flushed: null, mergedWith: null };
+      if (request.invalid) {
+        results[i] = toResult({ ...base, dev: null, ino: null, kind: null, fs: null }, NO_PARENTS, pool.backend);
+        done();
+        continue;
+      }
+      const d = pool.describeFd(request.fd);
+      if (d.errno !== 0) {
+        const failed: Outcome = { ...base, dev: null, ino: null, kind: null, fs: null, resolveFailure: { errno: d.errno, syscall: 'fstat', workerError: null } };
+        results[i] = toResult(failed, NO_PARENTS, pool.backend);
+        done();
+        continue;
+      }
+      const key = `${d.dev}:${d.ino}`;
+      const fs = fsInfo(d.fsType);
+      let mergedWith: number | null = null;
+      if (first) {
+        mergedWith = first.get(key) ?? null;
+        if (mergedWith === null) first.set(key, i);
+      }
+      const named = { ...base, dev: d.dev, ino: d.ino, kind: d.kind, fs, mergedWith };
+      waiters.push({
+        file: { key, dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs },
+        fd: request.fd,
+        pathOnly: d.pathOnly,
+        mode: request.mode,
+        strategy,
+        state: 'new',
+        arrivedAt: 0,
+        settle: (flushed) => {
+          results[i] = toResult({ ...named, flushed }, NO_PARENTS, pool.backend);
+          done();
+        },
+      });
+    }
+    if (requests.length === 0) resolve(results);
+    for (const w of waiters) scheduler.enqueue(w);
+  });
+}

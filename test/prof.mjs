@@ -1,0 +1,11 @@
+import { createSyncer } from '@fsync2/core';
+import fs from 'node:fs';
+const s = createSyncer({ maxQueue: 100000, mode: 'data', pool: { minThreads: 2, maxThreads: 4 } });
+const fd = fs.openSync('/tmp/m.dat', 'w');
+const N = 200000;
+const t0 = performance.now();
+let done = 0;
+const batch = async () => { const ps = []; for (let i = 0; i < 2000; i++) ps.push(s.sync(fd, { mode: "data" })); await Promise.all(ps); };
+for (let i = 0; i < N / 2000; i++) await batch();
+console.log(N, 'in', (performance.now() - t0).toFixed(0), 'ms =', ((performance.now() - t0) * 1000 / N).toFixed(1), 'us/call', s.stats().flushes);
+await s.close();
