@@ -29,15 +29,12 @@ export function syncFds(
     const waiters: Waiter[] = [];
     for (const request of requests) {
       const i = request.index;
-      const base = { request, realpath: null, resolveFailure: null, flushed: null, mergedWith: null };
-      if (request.invalid) {
-        results[i] = toResult({ ...base, dev: null, ino: null, kind: null, fs: null }, NO_PARENTS, pool.backend);
-        done();
-        continue;
-      }
-      const d = pool.describeFd(request.fd);
-      if (d.errno !== 0) {
-        const failed: Outcome = { ...base, dev: null, ino: null, kind: null, fs: null, resolveFailure: { errno: d.errno, syscall: 'fstat', workerError: null } };
+      const d = request.invalid ? null : pool.describeFd(request.fd);
+      if (d === null || d.errno !== 0) {
+        const resolveFailure = d === null ? null : { errno: d.errno, syscall: 'fstat', workerError: null };
+        const failed: Outcome = {
+          request, dev: null, ino: null, kind: null, fs: null, realpath: null, resolveFailure, flushed: null, mergedWith: null,
+        };
         results[i] = toResult(failed, NO_PARENTS, pool.backend);
         done();
         continue;
@@ -49,7 +46,6 @@ export function syncFds(
         mergedWith = first.get(key) ?? null;
         if (mergedWith === null) first.set(key, i);
       }
-      const named = { ...base, dev: d.dev, ino: d.ino, kind: d.kind, fs, mergedWith };
       waiters.push({
         file: { key, dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs },
         fd: request.fd,
@@ -59,7 +55,10 @@ export function syncFds(
         state: 'new',
         arrivedAt: 0,
         settle: (flushed) => {
-          results[i] = toResult({ ...named, flushed }, NO_PARENTS, pool.backend);
+          const outcome: Outcome = {
+            request, dev: d.dev, ino: d.ino, kind: d.kind, fs, realpath: null, resolveFailure: null, flushed, mergedWith,
+          };
+          results[i] = toResult(outcome, NO_PARENTS, pool.backend);
           done();
         },
       });

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Backend } from '@fsync2/workers';
 import { errnoCode, TargetError, type FailedTarget } from './errors.js';
 import type { Outcome } from './call.js';
-import type { FileKind, ParentResult, TargetResult } from './report.js';
+import type { Strategy } from './options.js';
+import type { FileKind, FilesystemReport, ParentResult, SyncReport, TargetResult } from './report.js';
 
 const KINDS: readonly FileKind[] = ['unknown', 'file', 'directory', 'fifo', 'socket', 'char-device', 'block-device'];
 
@@ -44,16 +45,16 @@ export function toParentResult(dir: string, r: TargetResult): ParentResult {
 
 export function toResult(o: Outcome, parents: readonly ParentResult[], backend: Backend): TargetResult {
   const req = o.request;
-  const who: FailedTarget = { index: req.index, fd: req.callerFd, path: req.path };
+  const who = (): FailedTarget => ({ index: req.index, fd: req.callerFd, path: req.path });
   let error = req.invalid;
   if (!error) {
     const f = failure(o);
-    if (f) error = new TargetError(who, f, { cause: f.cause });
+    if (f) error = new TargetError(who(), f, { cause: f.cause });
   }
-  if (!error) {
+  if (!error && parents.length > 0) {
     const bad = parents.find((p) => !p.ok);
     if (bad) {
-      error = new TargetError(who, {
+      error = new TargetError(who(), {
         code: bad.code ?? WORKER_CODE,
         errno: bad.errno,
         syscall: bad.syscall,
@@ -87,5 +88,39 @@ export function toResult(o: Outcome, parents: readonly ParentResult[], backend: 
     sticky: o.flushed?.sticky ?? false,
     parents,
     error,
+  };
+}
+
+/** The call's report. Cheap for the one-target calls of group commit: no maps for one result. */
+export function makeReport(
+  results: readonly TargetResult[],
+  strategy: Strategy,
+  pool: { readonly backend: Backend; readonly nativeReason: string | null },
+  started: number,
+): SyncReport {
+  let ok = true;
+  let durable = true;
+  const filesystems: FilesystemReport[] = [];
+  const syscalls = new Set<number>();
+  for (const r of results) {
+    ok &&= r.ok;
+    durable &&= r.durable;
+    for (const id of r.syscallIds) syscalls.add(id);
+    for (const p of r.parents) for (const id of p.syscallIds) syscalls.add(id);
+    if (r.dev === null || r.plan === null) continue;
+    const fs = filesystems.find((f) => f.dev === r.dev);
+    if (fs) (fs as { files: number }).files++;
+    else filesystems.push({ dev: r.dev, fsType: r.fsType, volatile: r.volatile, plan: r.plan, reason: r.reason ?? '', files: 1 });
+  }
+  return {
+    ok,
+    durable,
+    results,
+    filesystems,
+    strategy,
+    backend: pool.backend,
+    nativeReason: pool.nativeReason,
+    syscalls: syscalls.size,
+    durationMs: performance.now() - started,
   };
 }

@@ -8,13 +8,15 @@ import {
   syncerOptionsSchema,
   syncOptionsSchema,
   type ResolvedSyncerOptions,
+  type ResolvedSyncOptions,
   type SyncerOptions,
   type SyncOptions,
 } from './options.js';
-import type { SyncReport, SyncTarget, TargetResult, FilesystemReport } from './report.js';
+import type { SyncReport, SyncTarget, TargetResult } from './report.js';
 import { Scheduler } from './scheduler.js';
 import type { SyncerStats } from './stats.js';
 import { toRequest } from './targets.js';
+import { makeReport } from './results.js';
 
 type Targets = SyncTarget | readonly SyncTarget[];
 
@@ -64,10 +66,7 @@ export class Syncer {
     const list = asList(targets);
     const refused = this.#admit(list.length);
     if (refused) return Promise.reject(refused);
-    return this.#track(list.length, this.#run(list, options, undefined)).then((report) => {
-      if (!report.ok) throw new SyncError(report);
-      return report;
-    });
+    return this.#track(list.length, this.#run(list, options, undefined), true);
   }
 
   /**
@@ -91,7 +90,7 @@ export class Syncer {
         results.push(r);
         wake?.();
       };
-      this.#track(list.length, this.#run(list, { ...options, signal }, onResult)).then(
+      this.#track(list.length, this.#run(list, { ...options, signal }, onResult), false).then(
         () => {
           finished = true;
           wake?.();
@@ -166,20 +165,33 @@ export class Syncer {
     return null;
   }
 
-  #track<T>(n: number, call: Promise<T>): Promise<T> {
+  /** Counts the call against maxQueue until it settles; `reject` turns a failed report into a SyncError. */
+  #track(n: number, call: Promise<SyncReport>, reject: boolean): Promise<SyncReport> {
     this.#depth += n;
     this.#inflight.add(call);
-    const done = () => {
-      this.#depth -= n;
-      this.#inflight.delete(call);
-    };
-    call.then(done, done);
-    return call;
+    return call.then(
+      (report) => {
+        this.#depth -= n;
+        this.#inflight.delete(call);
+        if (reject && !report.ok) throw new SyncError(report);
+        return report;
+      },
+      (err: unknown) => {
+        this.#depth -= n;
+        this.#inflight.delete(call);
+        throw err;
+      },
+    );
   }
 
-  async #run(list: readonly SyncTarget[], options: SyncOptions | undefined, onResult: ((r: TargetResult) => void) | undefined): Promise<SyncReport> {
+  #run(list: readonly SyncTarget[], options: SyncOptions | undefined, onResult: ((r: TargetResult) => void) | undefined): Promise<SyncReport> {
     // Most calls pass no options: skip the schema on the hot path of group commit.
-    const opts = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
+    let opts: ResolvedSyncOptions;
+    try {
+      opts = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const started = performance.now();
     const mode = opts.mode ?? this.#options.mode;
     const strategy = opts.strategy ?? this.#options.strategy;
@@ -187,34 +199,12 @@ export class Syncer {
     const simple = !opts.parents && !opts.signal && !onResult && requests.length <= this.#options.maxOpenFiles &&
       requests.every((r) => r.path === null);
     const results = simple
-      ? await syncFds(requests, this.#pool, this.#scheduler, strategy)
-      : await new Call(
+      ? syncFds(requests, this.#pool, this.#scheduler, strategy)
+      : new Call(
           { pool: this.#pool, scheduler: this.#scheduler, maxOpenFiles: this.#options.maxOpenFiles },
           { strategy, parents: opts.parents, signal: opts.signal, onResult },
         ).run(requests);
-    const filesystems = new Map<bigint, FilesystemReport>();
-    for (const r of results) {
-      if (r.dev === null || r.plan === null) continue;
-      const fs = filesystems.get(r.dev);
-      if (fs) (fs as { files: number }).files++;
-      else filesystems.set(r.dev, { dev: r.dev, fsType: r.fsType, volatile: r.volatile, plan: r.plan, reason: r.reason ?? '', files: 1 });
-    }
-    const syscalls = new Set<number>();
-    for (const r of results) {
-      for (const id of r.syscallIds) syscalls.add(id);
-      for (const p of r.parents) for (const id of p.syscallIds) syscalls.add(id);
-    }
-    return {
-      ok: results.every((r) => r.ok),
-      durable: results.every((r) => r.durable),
-      results,
-      filesystems: [...filesystems.values()],
-      strategy,
-      backend: this.#pool.backend,
-      nativeReason: this.#pool.nativeReason,
-      syscalls: syscalls.size,
-      durationMs: performance.now() - started,
-    };
+    return results.then((r) => makeReport(r, strategy, this.#pool, started));
   }
 
   /** Waits for calls in flight, then stops the pool. Later sync() calls reject with ClosedError. */
