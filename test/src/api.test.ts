@@ -23,7 +23,7 @@ test.after.each(async (ctx) => {
 
 test('path targets: durable, with identity, kind, filesystem, mode, plan, syscall and backend', async ({ syncer, dir }) => {
   const files = writeFiles(dir, 20);
-  const report = await syncer.sync(files, { mode: 'data' });
+  const report = await syncer.sync(files, { mode: 'data', strategy: 'perFile' });
   assert.is(report.ok, true);
   assert.is(report.durable, true);
   assert.is(report.backend, EXPECTED_BACKEND);
@@ -159,7 +159,7 @@ test('100,000 targets in one call: every one answered, windows keep open files b
   try {
     const files = writeFiles(dir, 1000, 512);
     const targets = Array.from({ length: 100_000 }, (_, i) => files[i % files.length]!);
-    const report = await syncer.sync(targets, { mode: 'data' });
+    const report = await syncer.sync(targets, { mode: 'data', strategy: 'perFile' });
     assert.is(report.results.length, 100_000);
     assert.ok(report.durable);
     assert.is(report.syscalls, 1000, 'each distinct file once across all windows');

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadNative, OPS, SYNC_FILE_RANGE, type NativeBinding } from '@fsync2/native';
+import { CACHESTAT, loadNative, OPS, SYNC_FILE_RANGE, URING, type NativeBinding } from '@fsync2/native';
 import { closedFd, mkfifo, scratch, statfsType, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -20,6 +20,30 @@ test('the addon is built and its constants match the TypeScript ones', () => {
   assert.ok(status.available, status.available ? '' : status.reason);
   assert.equal({ ...native.ops }, { ...OPS });
   assert.equal({ ...native.syncFileRangeFlags }, { ...SYNC_FILE_RANGE });
+  assert.equal({ ...native.cachestatFields }, { ...CACHESTAT });
+  assert.equal({ ...native.uring }, { ...URING });
+});
+
+test('io_uring, cachestat and the page size are there on this kernel (6.18)', () => {
+  assert.is(native.uringStatus(), 0);
+  assert.is(native.pageSize(), 4096);
+  const s = scratch();
+  try {
+    const [file] = writeFiles(s.dir, 1, 8192);
+    const fd = fs.openSync(file!, 'r');
+    const out = new BigUint64Array(5);
+    assert.is(native.cachestat(fd, out), 0);
+    assert.ok(out[CACHESTAT.NR_CACHE]! >= 1n && out[CACHESTAT.NR_CACHE]! <= 2n, `nr_cache ${out[CACHESTAT.NR_CACHE]}`);
+    assert.is(native.cachestat(-1, out), EBADF);
+    const errnos = new Int32Array(2).fill(-1);
+    assert.is(native.flushBatchUring(Int32Array.of(fd, -1), Uint8Array.of(OPS.FDATASYNC, OPS.FSYNC), errnos), 1);
+    assert.equal([...errnos], [0, EBADF]);
+    assert.is(native.cachestat(fd, out), 0);
+    assert.is(out[CACHESTAT.NR_DIRTY]! + out[CACHESTAT.NR_WRITEBACK]!, 0n);
+    fs.closeSync(fd);
+  } finally {
+    s.cleanup();
+  }
 });
 
 test('single calls return 0 on a real file and errno on bad fds, without throwing', () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_POOL_OPTIONS } from '@fsync2/workers';
 import { OptionsError } from './errors.js';
 
-export const STRATEGIES = ['auto', 'perFile', 'writeback', 'syncfs'] as const;
+export const STRATEGIES = ['auto', 'perFile', 'writeback', 'uring', 'syncfs'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** 'data': fdatasync (data and the metadata needed to read it back). 'full': fsync. */
@@ -34,6 +34,19 @@ export const syncerOptionsSchema = z.strictObject({
    * more paths is flushed in windows of this size, far below the usual fd limits.
    */
   maxOpenFiles: z.int().min(1).max(1_000_000).default(1024),
+  /** How strategy 'auto' chooses (and whether it may use syncfs). */
+  planner: z
+    .strictObject({
+      /** syncfs flushes every dirty page of a filesystem; false keeps it out of 'auto' and 'syncfs'. */
+      allowSyncfs: z.boolean().default(true),
+      /** syncfs only when the batch owns at least this share of the system's dirty data… */
+      syncfsMinShare: z.number().min(0).max(1).default(0.5),
+      /** …or when the dirty data it does not own is at most this many MiB. */
+      syncfsMaxForeignMiB: z.number().min(0).default(8),
+      /** Chance that a batch of 16+ files tries another eligible plan, to keep the cost model current. */
+      explore: z.number().min(0).max(1).default(0.05),
+    })
+    .default(() => ({ allowSyncfs: true, syncfsMinShare: 0.5, syncfsMaxForeignMiB: 8, explore: 0.05 })),
   /** Group commit: how requests are gathered into plans. */
   groupCommit: z
     .strictObject({

@@ -1,9 +1,10 @@
-// Choosing how one filesystem's files are flushed. Pure: no I/O, so a fake backend can check it.
+// The syscalls of a plan: which files get a kick, a flush, or are covered by a syncfs. Pure: no
+// I/O, so a fake backend can check it. Which arm to use is the planner's choice (planner.ts).
 import { release } from 'node:os';
 import { OPS, type OpCode } from '@fsync2/native';
-import { KIND, type Backend, type Kind } from '@fsync2/workers';
-import type { FsInfo } from './filesystems.js';
-import type { Mode, Strategy } from './options.js';
+import { KIND, type Kind } from '@fsync2/workers';
+import type { Mode } from './options.js';
+import type { Arm } from './planner.js';
 import type { Plan } from './report.js';
 
 /** One distinct file (dev + ino) of a call, with the strongest mode any of its targets asked for. */
@@ -19,6 +20,10 @@ export interface FlushEntry {
 export interface GroupPlan<E extends FlushEntry> {
   readonly plan: Plan;
   readonly reason: string;
+  /** Pool threads to spread the flushes over (perFile, writeback). */
+  readonly width: number;
+  /** io_uring submission depth (uring), else 0. */
+  readonly depth: number;
   /** Writeback kicks to start (and not wait for) before any flush: a hint, never a proof. */
   readonly kicks: readonly E[];
   /** One syncfs on this fd covers `covered`; null when the plan has no syncfs. */
@@ -47,53 +52,20 @@ export function syncfsCanCover(e: FlushEntry): boolean {
   return (e.kind === KIND.FILE || e.kind === KIND.DIRECTORY) && !e.pathOnly;
 }
 
-export interface PlanContext {
-  readonly strategy: Strategy;
-  readonly backend: Backend;
-  readonly fs: FsInfo | null;
-  readonly syncfsSafe: boolean;
-}
-
-function choose(ctx: PlanContext): { plan: Plan; reason: string } {
-  const { strategy, backend } = ctx;
-  if (ctx.fs?.volatile) {
-    return { plan: 'perFile', reason: `${ctx.fs.name} is volatile: flushed for errors only, never durable` };
-  }
-  switch (strategy) {
-    case 'perFile':
-      return { plan: 'perFile', reason: 'strategy perFile' };
-    case 'writeback':
-      return backend === 'native'
-        ? { plan: 'writeback', reason: 'strategy writeback' }
-        : { plan: 'perFile', reason: 'strategy writeback needs sync_file_range, which only the addon has' };
-    case 'syncfs':
-      if (backend !== 'native') return { plan: 'perFile', reason: 'strategy syncfs needs the addon' };
-      if (!ctx.syncfsSafe) return { plan: 'perFile', reason: 'syncfs can lose errors before Linux 5.8' };
-      return { plan: 'syncfs', reason: 'strategy syncfs' };
-    case 'auto':
-      return { plan: 'perFile', reason: 'auto: parallel per-file flushes' };
-  }
-}
-
-export function planGroup<E extends FlushEntry>(entries: readonly E[], ctx: PlanContext): GroupPlan<E> {
-  const { plan, reason } = choose(ctx);
+/** The syscalls of one filesystem's plan for the chosen arm. */
+export function planGroup<E extends FlushEntry>(entries: readonly E[], arm: Arm, reason: string): GroupPlan<E> {
   const perFile = (list: readonly E[]) => list.map((entry) => ({ entry, op: flushOp(entry.mode) }));
-  switch (plan) {
+  const base = { reason, width: 'width' in arm ? arm.width : 1, depth: arm.plan === 'uring' ? arm.depth : 0 };
+  switch (arm.plan) {
     case 'perFile':
-      return { plan, reason, kicks: [], syncfsFd: null, covered: [], flushes: perFile(entries) };
+    case 'uring':
+      return { ...base, plan: arm.plan, kicks: [], syncfsFd: null, covered: [], flushes: perFile(entries) };
     case 'writeback':
-      return {
-        plan,
-        reason,
-        kicks: entries.filter((e) => e.kind === KIND.FILE),
-        syncfsFd: null,
-        covered: [],
-        flushes: perFile(entries),
-      };
+      return { ...base, plan: arm.plan, kicks: entries.filter((e) => e.kind === KIND.FILE && !e.pathOnly), syncfsFd: null, covered: [], flushes: perFile(entries) };
     case 'syncfs': {
       const covered = entries.filter((e) => syncfsCanCover(e));
       const rest = entries.filter((e) => !syncfsCanCover(e));
-      return { plan, reason, kicks: [], syncfsFd: covered[0]?.fd ?? null, covered, flushes: perFile(rest) };
+      return { ...base, plan: arm.plan, kicks: [], syncfsFd: covered[0]?.fd ?? null, covered, flushes: perFile(rest) };
     }
   }
 }

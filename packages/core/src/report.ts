@@ -7,7 +7,7 @@ import type { Mode, Strategy } from './options.js';
 export type SyncTarget = number | string | FileHandle | { readonly target: number | string | FileHandle; readonly mode?: Mode };
 
 /** The plan that flushed a filesystem's targets. */
-export type Plan = 'perFile' | 'writeback' | 'syncfs';
+export type Plan = 'perFile' | 'writeback' | 'uring' | 'syncfs';
 
 export type FileKind = 'file' | 'directory' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'unknown';
 

@@ -16,12 +16,28 @@
 import { channel } from 'node:diagnostics_channel';
 import { constants } from 'node:os';
 import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
-import type { Backend, FlushBackend, Kind } from '@fsync2/workers';
+import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
+import { systemDirtyBytes } from './dirty.js';
 import { planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
+import type { Capabilities, Planner } from './planner.js';
 import type { Plan } from './report.js';
 import { StatsRecorder } from './stats.js';
+
+/**
+ * The pool, with what the planner can use when the pool has it: a probe of the threads'
+ * capabilities, cachestat of a batch, and io_uring flushes. A fake pool may have none of them.
+ */
+export type PlanningPool = FlushBackend & {
+  probe?(): Promise<{ readonly uring: number; readonly cachestat: number; readonly pageSize: number }>;
+  dirty?(fds: Int32Array): Promise<{ readonly dirtyBytes: Float64Array; readonly writebackBytes: Float64Array; readonly errno: number }>;
+  flushWith?(
+    fds: Int32Array,
+    ops: Uint8Array,
+    options: { readonly engine: 'sync' | 'uring'; readonly depth?: number; readonly maxWorkers?: number },
+  ): Promise<FlushResult>;
+};
 
 /** A file as a call resolved it. */
 export interface FileRef {
@@ -122,13 +138,14 @@ export function slices(n: number, parts: number, min = 1): Array<[number, number
 }
 
 export class Scheduler {
-  readonly #pool: FlushBackend;
+  readonly #pool: PlanningPool;
   readonly #commit: GroupCommit;
   readonly #files = new Map<string, FileState>();
   /** Files with queued requests and no flush in flight. */
   readonly #ready = new Set<FileState>();
   readonly stats = new StatsRecorder();
-  readonly #syncfsSafe = syncfsReportsErrors();
+  readonly #planner: Planner;
+  #caps: Promise<Capabilities> | null = null;
   /** Flush tasks handed to the pool and not yet answered. */
   #tasks = 0;
   #syscallId = 0;
@@ -136,9 +153,10 @@ export class Scheduler {
   #queued = 0;
   #inflight = 0;
 
-  constructor(pool: FlushBackend, commit: GroupCommit) {
+  constructor(pool: PlanningPool, commit: GroupCommit, planner: Planner) {
     this.#pool = pool;
     this.#commit = commit;
+    this.#planner = planner;
   }
 
   get queued(): number {
@@ -256,14 +274,50 @@ export class Scheduler {
     for (const entries of groups.values()) void this.#runGroup(entries);
   }
 
+  /** What a pool thread can do (io_uring, cachestat): asked once, on the first plan. */
+  #capabilities(): Promise<Capabilities> {
+    this.#caps ??= (async () => {
+      const probe = await this.#pool.probe?.().catch(() => null);
+      return {
+        native: this.#pool.backend === 'native',
+        uring: probe?.uring === 0,
+        syncfsReportsErrors: syncfsReportsErrors(),
+        maxThreads: this.#pool.maxThreads,
+      };
+    })();
+    return this.#caps;
+  }
+
+  /** Dirty + writeback bytes of the batch's files (cachestat on a pool thread), or null. */
+  async #ownDirty(entries: readonly Entry[]): Promise<number | null> {
+    if (!this.#pool.dirty) return null;
+    try {
+      const res = await this.#pool.dirty(Int32Array.from(entries, (e) => e.fd));
+      if (res.errno !== 0) return null;
+      let sum = 0;
+      for (let i = 0; i < entries.length; i++) sum += Math.max(0, res.dirtyBytes[i]!) + Math.max(0, res.writebackBytes[i]!);
+      return sum;
+    } catch {
+      return null;
+    }
+  }
+
   async #runGroup(entries: Entry[]): Promise<void> {
     const fs = entries[0]!.state.file.fs;
-    const plan = planGroup(entries, {
-      strategy: entries[0]!.strategy,
-      backend: this.#pool.backend,
-      fs,
-      syncfsSafe: this.#syncfsSafe,
-    });
+    const dev = entries[0]!.dev;
+    const strategy = entries[0]!.strategy;
+    const caps = await this.#capabilities();
+    let ownDirtyBytes: number | null = null;
+    let systemDirty: number | null = null;
+    if (this.#planner.mayUseSyncfs({ fs, files: entries.length, strategy }, caps)) {
+      ownDirtyBytes = await this.#ownDirty(entries);
+      systemDirty = systemDirtyBytes();
+    }
+    const choice = this.#planner.choose(
+      { dev, fs, files: entries.length, strategy, ownDirtyBytes, systemDirtyBytes: systemDirty },
+      caps,
+    );
+    const plan = planGroup(entries, choice.arm, choice.reason);
     const startedAt = performance.now();
     let syscalls = 0;
     let failed = 0;
@@ -275,50 +329,68 @@ export class Scheduler {
       const syscallIds = kick === undefined ? [id] : [kick, id];
       this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds });
     };
+    const how = { width: plan.width, uring: plan.plan === 'uring' ? plan.depth : 0 };
 
     if (plan.kicks.length > 0) {
       // Failed kicks are ignored: without WAIT flags sync_file_range consumes no error, and the
       // flush that follows reports whatever the writeback hit.
       syscalls += plan.kicks.length;
-      await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), (e, _op, _errno, _ns, _b, _err, id) => kicks.set(e, id));
+      await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), how, (e, _op, _errno, _ns, _b, _err, id) => kicks.set(e, id));
     }
     const work: Promise<void>[] = [];
     syscalls += plan.flushes.length;
-    work.push(this.#run(plan.flushes, (e, op, errno, nanos, backend, err, id) => finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id)));
+    work.push(this.#run(plan.flushes, how, (e, op, errno, nanos, backend, err, id) => finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id)));
     if (plan.syncfsFd !== null) {
       syscalls++;
       const head = plan.covered[0]!;
       work.push(
-        this.#run([{ entry: head, op: OPS.SYNCFS }], (_e, _op, errno, nanos, backend, err, id) => {
+        this.#run([{ entry: head, op: OPS.SYNCFS }], { width: 1, uring: 0 }, (_e, _op, errno, nanos, backend, err, id) => {
           // syncfs names no file: its error fails every file it was meant to cover.
           for (const e of plan.covered) finish(e, errno, err, 'syncfs', nanos, backend, id);
         }),
       );
     }
     await Promise.all(work);
+    const durationMs = performance.now() - startedAt;
+    // Failed plans say nothing reliable about cost.
+    if (failed === 0) this.#planner.observe(dev, choice, durationMs);
     if (planChannel.hasSubscribers) {
       planChannel.publish({
-        dev: entries[0]!.dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
-        requests, syscalls, failed, startedAt: performance.timeOrigin + startedAt, durationMs: performance.now() - startedAt,
+        dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
+        requests, syscalls, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
       } satisfies PlanEvent);
     }
   }
 
-  /** Runs ops spread over the free threads; `done` gets each op's result as its slice returns. */
+  /**
+   * Runs ops spread over up to `width` free threads, or as one io_uring batch of depth `uring`
+   * on one thread; `done` gets each op's result as its task returns.
+   */
   async #run(
     ops: ReadonlyArray<{ entry: Entry; op: OpCode }>,
+    how: { readonly width: number; readonly uring: number },
     done: (entry: Entry, op: OpCode, errno: number, nanos: number, backend: Backend, err: Error | null, id: number) => void,
   ): Promise<void> {
     if (ops.length === 0) return;
     const free = Math.max(1, this.#pool.maxThreads - this.#tasks);
+    const parts = how.uring > 0 ? [[0, ops.length] as [number, number]] : slices(ops.length, Math.min(how.width, free));
     await Promise.all(
-      slices(ops.length, free).map(async ([a, b]) => {
+      parts.map(async ([a, b]) => {
         const part = ops.slice(a, b);
         const ids = part.map(() => ++this.#syscallId);
-        for (const { op } of part) this.stats.flushes[OP_SYSCALL[op]] = (this.stats.flushes[OP_SYSCALL[op]] ?? 0) + 1;
+        // io_uring flushes are not fsync/fdatasync syscalls of ours: counted apart, so the counts
+        // match what strace sees.
+        for (const { op } of part) {
+          const name = how.uring > 0 && (op === OPS.FSYNC || op === OPS.FDATASYNC) ? `io_uring_${OP_SYSCALL[op]}` : OP_SYSCALL[op];
+          this.stats.flushes[name] = (this.stats.flushes[name] ?? 0) + 1;
+        }
         this.#tasks++;
         try {
-          const res = await this.#pool.flush(Int32Array.from(part, (o) => o.entry.fd), Uint8Array.from(part, (o) => o.op));
+          const fds = Int32Array.from(part, (o) => o.entry.fd);
+          const codes = Uint8Array.from(part, (o) => o.op);
+          const res = how.uring > 0 && this.#pool.flushWith
+            ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: Math.min(how.uring, 64) })
+            : await this.#pool.flush(fds, codes);
           part.forEach(({ entry, op }, i) => done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!));
         } catch (err) {
           // The thread died holding these flushes: they may or may not have run, and an error

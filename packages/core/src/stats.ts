@@ -9,7 +9,7 @@ export interface SyncerStats {
   readonly merged: number;
   /** Requests answered from a remembered failure (sticky), without a flush. */
   readonly sticky: number;
-  /** Syscalls issued, by name: fsync, fdatasync, syncfs, sync_file_range. */
+  /** Syscalls issued, by name: fsync, fdatasync, syncfs, sync_file_range, and io_uring_fsync / io_uring_fdatasync for flushes submitted through io_uring. */
   readonly flushes: Readonly<Record<string, number>>;
   /** Targets of calls not yet answered (what maxQueue bounds). */
   readonly queueDepth: number;
@@ -26,7 +26,7 @@ export class StatsRecorder {
   requests = 0;
   merged = 0;
   sticky = 0;
-  readonly flushes: Record<string, number> = { fsync: 0, fdatasync: 0, syncfs: 0, sync_file_range: 0 };
+  readonly flushes: Record<string, number> = { fsync: 0, fdatasync: 0, syncfs: 0, sync_file_range: 0, io_uring_fsync: 0, io_uring_fdatasync: 0 };
   readonly #latency = new Float64Array(LATENCY_WINDOW);
   #count = 0;
 

@@ -13,6 +13,7 @@ import {
   type SyncOptions,
 } from './options.js';
 import type { SyncReport, SyncTarget, TargetResult } from './report.js';
+import { Planner } from './planner.js';
 import { Scheduler } from './scheduler.js';
 import type { SyncerStats } from './stats.js';
 import { toRequest } from './targets.js';
@@ -39,7 +40,14 @@ export class Syncer {
   constructor(options: SyncerOptions = {}, pool?: FlushBackend) {
     this.#options = parseOptions(syncerOptionsSchema, options, 'options');
     this.#pool = pool ?? new FlushPool(this.#options.pool);
-    this.#scheduler = new Scheduler(this.#pool, this.#options.groupCommit);
+    const p = this.#options.planner;
+    const planner = new Planner({
+      allowSyncfs: p.allowSyncfs,
+      syncfsMinShare: p.syncfsMinShare,
+      syncfsMaxForeignBytes: p.syncfsMaxForeignMiB * 2 ** 20,
+      explore: p.explore,
+    });
+    this.#scheduler = new Scheduler(this.#pool, this.#options.groupCommit, planner);
   }
 
   /** The resolved options, defaults filled in. */

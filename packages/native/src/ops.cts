@@ -1,5 +1,6 @@
-// Op codes for flushBatch, one per target. src/ops.h holds the same numbers for C++; the loader
-// (binding.cts) refuses an addon whose exported `ops` differ, so a drift fails loudly.
+// Op codes for flushBatch and flushBatchUring, one per target, and the addon's other constants.
+// src/ops.h holds the same numbers for C++; the loader (binding.cts) refuses an addon whose
+// exported constants differ, so a drift fails loudly.
 export const OPS = {
   NONE: 0,
   FSYNC: 1,
@@ -26,4 +27,19 @@ export const SYNC_FILE_RANGE = {
   WAIT_BEFORE: 1,
   WRITE: 2,
   WAIT_AFTER: 4,
+} as const;
+
+/** Where cachestat(fd, out) puts each counter of the kernel's struct cachestat (pages). */
+export const CACHESTAT = {
+  NR_CACHE: 0,
+  NR_DIRTY: 1,
+  NR_WRITEBACK: 2,
+  NR_EVICTED: 3,
+  NR_RECENTLY_EVICTED: 4,
+} as const;
+
+/** flushBatchUring's depth: the default in-flight limit, and the kernel's largest ring. */
+export const URING = {
+  DEFAULT_DEPTH: 256,
+  MAX_DEPTH: 32768,
 } as const;

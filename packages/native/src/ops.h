@@ -13,4 +13,19 @@ enum Op : unsigned char {
   // Without WAIT flags it consumes no writeback error, so the flush that follows still sees it.
   OP_WRITEBACK = 4,
 };
+
+// Where cachestat(fd, out) puts each of the kernel's struct cachestat counters.
+enum CachestatField : unsigned {
+  CS_NR_CACHE = 0,
+  CS_NR_DIRTY = 1,
+  CS_NR_WRITEBACK = 2,
+  CS_NR_EVICTED = 3,
+  CS_NR_RECENTLY_EVICTED = 4,
+  CS_FIELDS = 5,
+};
+
+// flushBatchUring's in-flight limit when the caller names none, and the largest it accepts
+// (the kernel's IORING_MAX_ENTRIES). The thread's ring is never smaller than the default.
+constexpr unsigned kUringDefaultDepth = 256;
+constexpr unsigned kUringMaxDepth = 32768;
 }  // namespace fsync2

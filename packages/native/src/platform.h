@@ -9,8 +9,11 @@
 
 #include <sys/stat.h>
 #if defined(__linux__)
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
+
+#include "uring.h"
 #elif defined(__APPLE__)
 #include <sys/mount.h>
 #include <sys/param.h>
@@ -150,6 +153,72 @@ inline int describe_fd(int fd, uint64_t out[6]) {
   double flags = fd_flags(fd);
   out[5] = flags < 0 ? 0 : static_cast<uint64_t>(flags);
   return 0;
+}
+
+// io_uring (Linux 5.1+) is Linux's alone: elsewhere a Ring never opens, and every batch takes
+// flushBatch's synchronous loop. The stub keeps fsync2.cc free of #ifdefs.
+#if !defined(__linux__)
+constexpr unsigned kUringMaxEntries = 32768;
+
+class Ring {
+ public:
+  bool open() const { return false; }
+  unsigned entries() const { return 0; }
+  bool has_sync_file_range() const { return false; }
+  int Open(unsigned) { return ENOSYS; }
+  void Close() {}
+  bool QueueFsync(int, bool, uint64_t) { return false; }
+  bool QueueSyncFileRange(int, unsigned, uint64_t) { return false; }
+  unsigned Publish() { return 0; }
+  int Enter(unsigned, bool) { return -ENOSYS; }
+  template <typename F>
+  unsigned Reap(F) { return 0; }
+  int SetMaxWorkers(unsigned) { return ENOSYS; }
+};
+#endif
+
+#if defined(__linux__)
+#if defined(__NR_cachestat)
+constexpr long kNrCachestat = __NR_cachestat;
+#elif (defined(__x86_64__) && !defined(__ILP32__)) || defined(__aarch64__) || defined(__i386__) || \
+    defined(__arm__) || defined(__riscv) || defined(__loongarch__) || defined(__powerpc__) || defined(__s390__)
+// Headers older than Linux 6.5 (Debian 12 ships 6.1's) lack the number. cachestat came after the
+// syscall tables were unified, so it is 451 on every architecture listed here (alpha, mips and
+// x32 offset theirs, so they are left out and get ENOSYS).
+constexpr long kNrCachestat = 451;
+#else
+constexpr long kNrCachestat = -1;
+#endif
+#endif
+
+// The page cache's view of a whole file, in pages: out = [nr_cache, nr_dirty, nr_writeback,
+// nr_evicted, nr_recently_evicted]. cachestat(2) is Linux 6.5+; older kernels (and seccomp
+// filters that do not know it) give ENOSYS. Returns 0 or errno.
+inline int do_cachestat(int fd, uint64_t out[5]) {
+#if defined(__linux__)
+  if (kNrCachestat < 0) return ENOSYS;
+  // The kernel's struct cachestat_range and struct cachestat: only __u64 fields, so this layout
+  // is the ABI on every architecture. Off 0, len 0: from the start to the end of the file.
+  struct { uint64_t off, len; } range = {0, 0};
+  struct { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; } cs = {0, 0, 0, 0, 0};
+  int err = retry_eintr([&] { return static_cast<int>(syscall(kNrCachestat, fd, &range, &cs, 0)); });
+  if (err != 0) return err;
+  out[0] = cs.nr_cache;
+  out[1] = cs.nr_dirty;
+  out[2] = cs.nr_writeback;
+  out[3] = cs.nr_evicted;
+  out[4] = cs.nr_recently_evicted;
+  return 0;
+#else
+  (void)fd; (void)out;
+  return ENOSYS;
+#endif
+}
+
+// cachestat counts pages; the caller wants bytes.
+inline double page_size() {
+  long size = sysconf(_SC_PAGESIZE);
+  return size > 0 ? static_cast<double>(size) : 4096.0;
 }
 
 }  // namespace fsync2

@@ -9,4 +9,9 @@ export type {
   ResolveResult,
   FlushResult,
   CloseResult,
+  FlushEngine,
+  FlushOptions,
+  EngineFlushResult,
+  ProbeResult,
+  DirtyResult,
 } from './protocol.cjs';

@@ -63,3 +63,23 @@ export const O_PATH: number =
   process.platform === 'linux' && ['x64', 'ia32', 'arm', 'arm64', 'riscv64', 'loong64', 's390x', 'ppc64'].includes(process.arch)
     ? 0o10000000
     : 0;
+
+/**
+ * The kernel's page size without the addon (Node has no sysconf): the first mapping's
+ * KernelPageSize in /proc/self/smaps, else 4096. Only the probe reports it on this path; it has
+ * no cachestat to scale.
+ */
+export function pageSize(): number {
+  let fd = -1;
+  try {
+    fd = fs.openSync('/proc/self/smaps', 'r');
+    const buf = Buffer.alloc(8192);
+    const len = fs.readSync(fd, buf, 0, buf.length, 0);
+    const m = /KernelPageSize:\s+(\d+) kB/.exec(buf.toString('latin1', 0, len));
+    return m ? Number(m[1]) * 1024 : 4096;
+  } catch {
+    return 4096;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}

@@ -9,7 +9,11 @@ import { describeFd, type FdInfo } from './resolve.cjs';
 import type {
   Backend,
   CloseResult,
+  DirtyResult,
+  EngineFlushResult,
+  FlushOptions,
   FlushResult,
+  ProbeResult,
   ResolveResult,
   Task,
 } from './protocol.cjs';
@@ -51,6 +55,12 @@ export interface FlushBackend {
   /** statx, fstatfs and fcntl of an open fd on the calling thread: no round trip to the pool. */
   describeFd(fd: number): FdInfo;
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
+  /** flush() with a chosen engine; optional so that fakes without io_uring need not have it. */
+  flushWith?(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<FlushResult>;
+  /** What a flush thread can do here (io_uring, cachestat, page size); optional for fakes. */
+  probe?(): Promise<ProbeResult>;
+  /** Dirty and writeback bytes per fd from cachestat; errno ENOSYS when the caller must estimate. */
+  dirty?(fds: Int32Array): Promise<DirtyResult>;
   close(fds: Int32Array): Promise<CloseResult>;
   destroy(): Promise<void>;
 }
@@ -135,6 +145,26 @@ export class FlushPool implements FlushBackend {
   // which cannot stop a flush in the kernel and would only lose its result.
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
     return this.#run({ kind: 'flush', fds, ops }) as Promise<FlushResult>;
+  }
+
+  /**
+   * A flush task with a chosen engine. With 'uring' the batch's entries are in flight together in
+   * no order: put only independent files in it (a kick and its flush belong in separate tasks).
+   * The result's `engine` says which engine ran; 'uring' falls back to 'sync' without a ring.
+   */
+  flushWith(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<EngineFlushResult> {
+    const { engine, depth, maxWorkers } = options;
+    return this.#run({ kind: 'flush', fds, ops, engine, depth, maxWorkers }) as Promise<EngineFlushResult>;
+  }
+
+  /** Asks one flush thread what this machine can do: io_uring, cachestat, the page size. */
+  probe(): Promise<ProbeResult> {
+    return this.#run({ kind: 'probe' }) as Promise<ProbeResult>;
+  }
+
+  /** cachestat of each fd on a flush thread (it reads no data, but keeps the main thread free of syscalls). */
+  dirty(fds: Int32Array): Promise<DirtyResult> {
+    return this.#run({ kind: 'dirty', fds }) as Promise<DirtyResult>;
   }
 
   close(fds: Int32Array): Promise<CloseResult> {

@@ -1,0 +1,247 @@
+// Choosing, per filesystem and batch, the plan that should finish first while keeping the promise.
+// Every arm here is safe on the filesystems it is offered for (see the README's safety argument);
+// the planner only decides which is fastest, from what each plan cost on this device before.
+import type { FsInfo } from './filesystems.js';
+import type { Strategy } from './options.js';
+
+export type Arm =
+  | { readonly plan: 'perFile'; readonly width: number }
+  | { readonly plan: 'writeback'; readonly width: number }
+  | { readonly plan: 'uring'; readonly depth: number }
+  | { readonly plan: 'syncfs' };
+
+export function armKey(arm: Arm): string {
+  switch (arm.plan) {
+    case 'perFile':
+    case 'writeback':
+      return `${arm.plan}/${arm.width}`;
+    case 'uring':
+      return `uring/${arm.depth}`;
+    case 'syncfs':
+      return 'syncfs';
+  }
+}
+
+/** What the machine can do, learned once from a pool thread. */
+export interface Capabilities {
+  readonly native: boolean;
+  /** io_uring works in a pool thread. */
+  readonly uring: boolean;
+  /** syncfs reports writeback errors (Linux 5.8+). */
+  readonly syncfsReportsErrors: boolean;
+  readonly maxThreads: number;
+}
+
+export interface PlannerPolicy {
+  /** Whether syncfs may be chosen at all (it flushes every dirty page of the filesystem). */
+  readonly allowSyncfs: boolean;
+  /** syncfs only when the batch owns at least this share of the system's dirty + writeback data… */
+  readonly syncfsMinShare: number;
+  /** …or when what it does not own is at most this many bytes. */
+  readonly syncfsMaxForeignBytes: number;
+  /** Chance of trying another eligible plan on a batch of at least 16 files, to keep learning. */
+  readonly explore: number;
+}
+
+export interface PlanInput {
+  readonly dev: bigint;
+  readonly fs: FsInfo | null;
+  readonly files: number;
+  readonly strategy: Strategy;
+  /** Dirty + writeback bytes of the batch's own files (cachestat), or null when unknown. */
+  readonly ownDirtyBytes: number | null;
+  /** Dirty + writeback bytes of the whole system (/proc/meminfo), or null when unknown. */
+  readonly systemDirtyBytes: number | null;
+}
+
+export interface Choice {
+  readonly arm: Arm;
+  readonly reason: string;
+  /** The input of the cost model for this arm: files, or dirty MiB for syncfs. */
+  readonly x: number;
+  /**
+   * Time to write the batch's own dirty data, added to per-file predictions (they write it too)
+   * and taken out of their measurements; syncfs's model covers all dirty data itself.
+   */
+  readonly dataMs: number;
+}
+
+/** Write bandwidth assumed to split a plan's time into "per file" and "per MiB" (~1.7 GB/s). */
+const MS_PER_MIB = 0.6;
+
+const MIB = 2 ** 20;
+/** Smallest batch worth a look at syncfs, and at exploring. */
+const SYNCFS_MIN_FILES = 16;
+const EXPLORE_MIN_FILES = 16;
+
+/**
+ * A cost model y = a + b·x for one arm on one device: decayed least squares over the last
+ * plans, starting from a prior. With batches all of one size it is exact at that size.
+ */
+class CostModel {
+  #w = 0;
+  #sx = 0;
+  #sy = 0;
+  #sxx = 0;
+  #sxy = 0;
+  constructor(readonly prior: { readonly a: number; readonly b: number }) {}
+
+  get samples(): number {
+    return this.#w;
+  }
+
+  observe(x: number, y: number): void {
+    const decay = 0.8;
+    this.#w = this.#w * decay + 1;
+    this.#sx = this.#sx * decay + x;
+    this.#sy = this.#sy * decay + y;
+    this.#sxx = this.#sxx * decay + x * x;
+    this.#sxy = this.#sxy * decay + x * y;
+  }
+
+  predict(x: number): number {
+    const { a, b } = this.prior;
+    if (this.#w < 0.5) return a + b * x;
+    const mx = this.#sx / this.#w;
+    const my = this.#sy / this.#w;
+    const vx = this.#sxx / this.#w - mx * mx;
+    let slope: number;
+    if (vx > 1e-6 * (mx * mx + 1)) slope = (this.#sxy / this.#w - mx * my) / vx;
+    else slope = mx > 0 ? (my - a) / mx : b; // one batch size seen: keep the prior's intercept
+    slope = Math.max(0, slope);
+    return Math.max(0, my + slope * (x - mx));
+  }
+}
+
+function prior(arm: Arm): { a: number; b: number } {
+  // Rough costs on a local SSD (ms, per file or per dirty MiB): only the first guess. Each
+  // device's own measurements replace them after a few plans.
+  switch (arm.plan) {
+    case 'perFile':
+      return { a: 0.15, b: 0.3 / Math.pow(Math.min(arm.width, 16), 0.7) };
+    case 'writeback':
+      return { a: 0.3, b: 0.25 / Math.pow(Math.min(arm.width, 16), 0.7) };
+    case 'uring':
+      return { a: 0.15, b: 0.3 / Math.pow(Math.min(arm.depth, 64), 0.6) };
+    case 'syncfs':
+      return { a: 3, b: 0.6 };
+  }
+}
+
+function widths(max: number): number[] {
+  const out: number[] = [];
+  for (let w = 1; w < max; w *= 2) out.push(w);
+  out.push(max);
+  return out;
+}
+
+export class Planner {
+  readonly #models = new Map<string, CostModel>();
+  readonly #policy: PlannerPolicy;
+  readonly #random: () => number;
+
+  constructor(policy: PlannerPolicy, random: () => number = Math.random) {
+    this.#policy = policy;
+    this.#random = random;
+  }
+
+  /** Whether measuring dirty data could change the choice: only then is it worth a round trip. */
+  mayUseSyncfs(input: Pick<PlanInput, 'fs' | 'files' | 'strategy'>, caps: Capabilities): boolean {
+    return input.strategy === 'auto' && input.files >= SYNCFS_MIN_FILES && this.#syncfsSupported(input.fs, caps) === null;
+  }
+
+  choose(input: PlanInput, caps: Capabilities): Choice {
+    const { fs, files } = input;
+    const width = Math.max(1, Math.min(files, caps.maxThreads));
+    const dataMs = ((input.ownDirtyBytes ?? 0) / MIB) * MS_PER_MIB;
+    const perFile = (why: string): Choice => ({ arm: { plan: 'perFile', width }, reason: why, x: files, dataMs });
+    if (fs?.volatile) return perFile(`${fs.name} is volatile: flushed for errors only, never durable`);
+
+    const arms: Arm[] = [];
+    const excluded: string[] = [];
+    const family = input.strategy;
+    const useful = widths(caps.maxThreads).filter((w) => w <= files || w === 1);
+    if (family === 'auto' || family === 'perFile') {
+      for (const width of useful) arms.push({ plan: 'perFile', width });
+    }
+    if (family === 'auto' || family === 'writeback') {
+      if (caps.native) {
+        for (const width of useful) arms.push({ plan: 'writeback', width });
+      } else {
+        excluded.push('writeback needs sync_file_range, which only the addon has');
+      }
+    }
+    if (family === 'auto' || family === 'uring') {
+      if (caps.uring) {
+        for (const depth of [64, 512]) arms.push({ plan: 'uring', depth });
+      } else {
+        excluded.push(caps.native ? 'io_uring is not available here' : 'io_uring needs the addon');
+      }
+    }
+    if (family === 'auto' || family === 'syncfs') {
+      // The noisy-neighbour guard is auto's: a caller who names syncfs has chosen it knowingly.
+      const no = this.#syncfsSupported(fs, caps) ?? (family === 'auto' ? this.#noisy(input) : null);
+      if (no === null) arms.push({ plan: 'syncfs' });
+      else excluded.push(no);
+    }
+    if (arms.length === 0) return perFile(`strategy ${family}: ${excluded.join('; ')}; per-file flushes instead`);
+
+    const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? (input.systemDirtyBytes ?? 0) / MIB : files);
+    const extra = (arm: Arm) => (arm.plan === 'syncfs' ? 0 : dataMs);
+    const predicted = arms.map((arm) => ({ arm, ms: this.#model(input.dev, arm).predict(xOf(arm)) + extra(arm) }));
+    predicted.sort((p, q) => p.ms - q.ms);
+    let pick = predicted[0]!;
+    let how = family === 'auto' ? 'auto' : `strategy ${family}`;
+    if (predicted.length > 1 && files >= EXPLORE_MIN_FILES && this.#random() < this.#policy.explore) {
+      pick = predicted[1 + Math.floor(this.#random() * (predicted.length - 1))]!;
+      how += ' (exploring)';
+    }
+    const runnerUp = predicted.find((p) => p !== pick);
+    const vs = runnerUp ? `, next ${armKey(runnerUp.arm)} ${runnerUp.ms.toFixed(2)} ms` : '';
+    const dirty = input.ownDirtyBytes !== null && input.systemDirtyBytes !== null
+      ? `; batch owns ${(input.ownDirtyBytes / MIB).toFixed(1)} of ${(input.systemDirtyBytes / MIB).toFixed(1)} MiB dirty`
+      : '';
+    const skipped = excluded.length ? `; not ${excluded.join('; not ')}` : '';
+    return {
+      arm: pick.arm,
+      reason: `${how}: ${armKey(pick.arm)} predicted ${pick.ms.toFixed(2)} ms${vs}${dirty}${skipped}`,
+      x: xOf(pick.arm),
+      dataMs: extra(pick.arm),
+    };
+  }
+
+  /** Feeds a finished plan's wall time back into its arm's model. */
+  observe(dev: bigint, choice: Choice, ms: number): void {
+    this.#model(dev, choice.arm).observe(choice.x, Math.max(0, ms - choice.dataMs));
+  }
+
+  #model(dev: bigint, arm: Arm): CostModel {
+    const key = `${dev}|${armKey(arm)}`;
+    let m = this.#models.get(key);
+    if (!m) {
+      m = new CostModel(prior(arm));
+      this.#models.set(key, m);
+    }
+    return m;
+  }
+
+  #syncfsSupported(fs: FsInfo | null, caps: Capabilities): string | null {
+    if (!this.#policy.allowSyncfs) return 'syncfs: forbidden by planner.allowSyncfs';
+    if (!caps.native) return 'syncfs needs the addon';
+    if (!caps.syncfsReportsErrors) return 'syncfs can lose errors before Linux 5.8';
+    if (!fs || fs.syncfs !== 'safe') return `syncfs is not trusted on ${fs?.name ?? 'an unknown filesystem'}`;
+    return null;
+  }
+
+  // syncfs writes every dirty page of the filesystem: only worth it (and only harmless to other
+  // writers' latency) when the batch owns most of what it would have to write.
+  #noisy(input: PlanInput): string | null {
+    const system = input.systemDirtyBytes;
+    if (system === null) return 'syncfs: the system\'s dirty data is unknown';
+    const foreign = Math.max(0, system - (input.ownDirtyBytes ?? 0));
+    if (foreign <= this.#policy.syncfsMaxForeignBytes) return null;
+    if (input.ownDirtyBytes === null) return `syncfs: ${(system / MIB).toFixed(1)} MiB dirty on the system, the batch's share unknown`;
+    if (input.ownDirtyBytes / system >= this.#policy.syncfsMinShare) return null;
+    return `syncfs: the batch owns ${(input.ownDirtyBytes / MIB).toFixed(1)} of ${(system / MIB).toFixed(1)} MiB dirty (noisy neighbour)`;
+  }
+}
