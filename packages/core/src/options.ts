@@ -1,7 +1,22 @@
 // The options pipeline in one file (piscina's habit): schema → defaults → readable error.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_POOL_OPTIONS } from '@fsync2/workers';
 import { OptionsError } from './errors.js';
+
+/**
+ * Half the soft fd limit (Node raises it to the hard limit at start), at most 8192: large windows
+ * let the planner see a whole batch's dirty data, and leave the process half its fds.
+ */
+function defaultMaxOpenFiles(): number {
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+    if (line) return Math.max(64, Math.min(8192, Math.floor(Number(line[1]) / 2)));
+  } catch {
+    // not Linux: the conservative window
+  }
+  return 1024;
+}
 
 export const STRATEGIES = ['auto', 'perFile', 'writeback', 'uring', 'syncfs'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -33,7 +48,7 @@ export const syncerOptionsSchema = z.strictObject({
    * Upper bound on the files fsync2 itself holds open at once (for path targets): a call with
    * more paths is flushed in windows of this size, far below the usual fd limits.
    */
-  maxOpenFiles: z.int().min(1).max(1_000_000).default(1024),
+  maxOpenFiles: z.int().min(1).max(1_000_000).default(defaultMaxOpenFiles),
   /** How strategy 'auto' chooses (and whether it may use syncfs). */
   planner: z
     .strictObject({
