@@ -70,6 +70,7 @@ export interface Choice {
 const MS_PER_MIB = 0.6;
 
 const MIB = 2 ** 20;
+const ONE_FILE = 'one file: one flush on one thread';
 /** Smallest batch worth a look at syncfs, and at exploring. */
 const SYNCFS_MIN_FILES = 16;
 const EXPLORE_MIN_FILES = 16;
@@ -156,6 +157,9 @@ export class Planner {
     const dataMs = ((input.ownDirtyBytes ?? 0) / MIB) * MS_PER_MIB;
     const perFile = (why: string): Choice => ({ arm: { plan: 'perFile', width }, reason: why, x: files, dataMs });
     if (fs?.volatile) return perFile(`${fs.name} is volatile: flushed for errors only, never durable`);
+    // One file, nothing to choose between that could beat one flush on one thread (the latency
+    // path of a log or a server answering COMMIT): no model, no formatting.
+    if (files === 1 && (input.strategy === 'auto' || input.strategy === 'perFile')) return perFile(ONE_FILE);
 
     const arms: Arm[] = [];
     const excluded: string[] = [];
