@@ -70,3 +70,23 @@ function assertClosed(fd: number): void {
   }
   throw new Error(`fd ${fd} is open`);
 }
+
+/** null when strace can run, else why not (the strace tests then print a skip line). */
+export function straceMissing(): string | null {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return 'strace is not installed (apt-get install strace; .ci/run installs it)';
+  }
+}
+
+/** Calls per syscall from the table `strace -c` writes. */
+export function straceCounts(table: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of table.split('\n')) {
+    const m = line.trim().match(/^[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/);
+    if (m && m[2] !== 'total') out[m[2]!] = Number(m[1]);
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 // The scheduler on real files: group commit counted by strace, backpressure, each(), group-commit
 // options, diagnostics events, abort. The rule itself is model-checked in scheduler-model.test.ts.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,18 +10,9 @@ import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AbortError, createSyncer, QueueFullError, type PlanEvent, type TargetResult } from '@fsync2/core';
-import { FIXTURES, scratch, skipBecause, TMPFS, writeFiles } from './helpers.js';
+import { FIXTURES, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
 const run = promisify(execFile);
-
-function straceMissing(): string | null {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'strace is not installed (apt-get install strace; .ci/run installs it)';
-  }
-}
 
 test('1,000 concurrent sync() on one fd while another process appends: a handful of fdatasync, counted by strace', async () => {
   if (skipBecause('group commit under strace', straceMissing())) return;
@@ -32,7 +23,8 @@ test('1,000 concurrent sync() on one fd while another process appends: a handful
       process.execPath, path.join(FIXTURES, 'group-commit-child.mjs'), path.join(s.dir, 'log')], { timeout: 120_000 });
     const out = JSON.parse(stdout.trim().split('\n').pop()!);
     const table = fs.readFileSync(trace, 'utf8');
-    const count = (name: string) => Number(table.match(new RegExp(`^\\s*[\\d.]+\\s+[\\d.]+\\s+\\d+\\s+(\\d+)\\s+(?:\\d+\\s+)?${name}$`, 'm'))?.[1] ?? 0);
+    const seenCounts = straceCounts(table);
+    const count = (name: string) => seenCounts[name] ?? 0;
     const seen = count('fdatasync');
     console.log(`group commit: 1000 requests, ${seen} fdatasync seen by strace, stats ${JSON.stringify(out.flushes)}, merged ${out.merged}`);
     assert.ok(out.durable);

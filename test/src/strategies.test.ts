@@ -1,13 +1,13 @@
 // Each strategy by name, on real files: the report says what ran, and strace shows that the
 // kernel saw exactly those syscalls (so a strategy cannot silently do less than it claims).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSyncer, STRATEGIES } from '@fsync2/core';
-import { EXPECTED_BACKEND, FIXTURES, mkfifo, scratch, skipBecause, writeFiles } from './helpers.js';
+import { EXPECTED_BACKEND, FIXTURES, mkfifo, scratch, skipBecause, straceCounts, straceMissing, writeFiles } from './helpers.js';
 
 const run = promisify(execFile);
 const native = EXPECTED_BACKEND === 'native';
@@ -59,25 +59,6 @@ for (const strategy of STRATEGIES) {
   });
 }
 
-function straceMissing(): string | null {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'strace is not installed (apt-get install strace; .ci/run installs it)';
-  }
-}
-
-/** Syscall counts from `strace -f -c` output. */
-function counts(table: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of table.split('\n')) {
-    const m = line.trim().match(/^[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/);
-    if (m && m[2] !== 'total') out[m[2]!] = Number(m[1]);
-  }
-  return out;
-}
-
 const N = 40;
 const EXPECTED_SYSCALLS: Record<string, Record<string, number>> = {
   perFile: { fdatasync: N, fsync: 1, syncfs: 0, sync_file_range: 0 },
@@ -98,7 +79,7 @@ for (const strategy of ['perFile', 'writeback', 'syncfs'] as const) {
         { timeout: 60_000 },
       );
       const out = JSON.parse(stdout.trim().split('\n').pop()!);
-      const seen = counts(fs.readFileSync(trace, 'utf8'));
+      const seen = straceCounts(fs.readFileSync(trace, 'utf8'));
       assert.ok(out.durable);
       const expected = EXPECTED_SYSCALLS[strategy]!;
       for (const [call, n] of Object.entries(expected)) {

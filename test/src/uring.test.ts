@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CACHESTAT, loadNative, OPS, type NativeBinding } from '@fsync2/native';
 import { FlushPool } from '@fsync2/workers';
-import { closedFd, mkfifo, scratch, skipBecause, TMPFS, writeFiles } from './helpers.js';
+import { closedFd, mkfifo, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const run = promisify(execFile);
@@ -475,27 +475,8 @@ test('pool on the pure-TS path: flushWith uring runs fs.fdatasyncSync (engine sy
   }
 });
 
-function which(cmd: string): string | null {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return `${cmd} is not installed`;
-  }
-}
-
-/** Calls per syscall from an `strace -c` summary. */
-function straceCounts(summary: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of summary.split('\n')) {
-    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
-    if (m && m[2] !== 'total') counts.set(m[2]!, Number(m[1]));
-  }
-  return counts;
-}
-
 test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fdatasync or sync_file_range syscall', async () => {
-  if (skipBecause('strace of the uring engine', which('strace'))) return;
+  if (skipBecause('strace of the uring engine', straceMissing())) return;
   const s = scratch();
   try {
     const workers = pathToFileURL(require.resolve('@fsync2/workers')).href;
@@ -514,7 +495,7 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
        await pool.destroy();
        console.log(JSON.stringify({ n: fds.length, engine: res.engine, failed: res.errnos.filter((e) => e !== 0).length }));`,
     );
-    const counts: Record<string, Map<string, number>> = {};
+    const counts: Record<string, Record<string, number>> = {};
     for (const engine of ['uring', 'sync'] as const) {
       const dir = path.join(s.dir, engine);
       fs.mkdirSync(dir);
@@ -527,15 +508,15 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
       counts[engine] = straceCounts(fs.readFileSync(out, 'utf8'));
     }
     const uring = counts.uring!;
-    assert.ok((uring.get('io_uring_enter') ?? 0) >= 1, `uring: ${[...uring]}`);
-    assert.is(uring.get('fsync') ?? 0, 0, 'the uring engine issued fsync syscalls');
-    assert.is(uring.get('fdatasync') ?? 0, 0, 'the uring engine issued fdatasync syscalls');
-    assert.is(uring.get('sync_file_range') ?? 0, 0, 'the uring engine issued sync_file_range syscalls');
+    assert.ok((uring['io_uring_enter'] ?? 0) >= 1, `uring: ${JSON.stringify(uring)}`);
+    assert.is(uring['fsync'] ?? 0, 0, 'the uring engine issued fsync syscalls');
+    assert.is(uring['fdatasync'] ?? 0, 0, 'the uring engine issued fdatasync syscalls');
+    assert.is(uring['sync_file_range'] ?? 0, 0, 'the uring engine issued sync_file_range syscalls');
     // The control: the same count on the sync engine sees the 200 flushes, so the 0 above is real.
     const sync = counts.sync!;
-    assert.is(sync.get('fdatasync'), 200, `sync: ${[...sync]}`);
-    assert.is(sync.get('sync_file_range'), 200, `sync: ${[...sync]}`);
-    assert.is(sync.get('io_uring_enter') ?? 0, 0);
+    assert.is(sync['fdatasync'], 200, `sync: ${JSON.stringify(sync)}`);
+    assert.is(sync['sync_file_range'], 200, `sync: ${JSON.stringify(sync)}`);
+    assert.is(sync['io_uring_enter'] ?? 0, 0);
   } finally {
     s.cleanup();
   }
