@@ -24,17 +24,8 @@ export interface LogEntry {
   died: boolean;
 }
 
-/** Mulberry32: small, seedable, good enough to pick interleavings. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers.js';
+export { rng };
 
 const EXT4 = 0xef53;
 const { EBADF } = constants.errno;

@@ -90,3 +90,15 @@ export function straceCounts(table: string): Record<string, number> {
   }
   return out;
 }
+
+/** mulberry32: small, seeded, good enough to pick interleavings, sizes and crash points reproducibly. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
