@@ -20,7 +20,7 @@ import type {
   Task,
 } from './protocol.cjs';
 
-const { EBADF, ENOSYS } = os.constants.errno;
+const { EBADF, ECANCELED, ENOSYS } = os.constants.errno;
 
 const native = loadNative();
 const binding = native.available ? native.binding : null;
@@ -32,7 +32,8 @@ function now(): number {
 
 function flush(task: FlushTask): EngineFlushResult {
   const n = task.fds.length;
-  const errnos = new Int32Array(n);
+  // Every entry starts as "no answer": an entry the addon failed to write can never read as 0.
+  const errnos = new Int32Array(n).fill(ECANCELED);
   const nanos = new Float64Array(n);
   const startedAt = now();
   let engine: FlushEngine = 'sync';
