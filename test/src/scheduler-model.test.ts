@@ -175,4 +175,5 @@ test(`the rule holds over ${SEEDS} seeded interleavings`, async () => {
   assert.ok(totals.aborted > 0, 'no abort took effect');
 });
 
+
 test.run();

@@ -91,6 +91,8 @@ interface FileState {
 interface Entry extends FlushEntry {
   readonly state: FileState;
   readonly strategy: Strategy;
+  /** This plan answered the file's requests (a later plan may own the file's state by now). */
+  finished?: boolean;
 }
 
 export interface GroupCommit {
@@ -271,13 +273,29 @@ export class Scheduler {
       if (list) list.push(entry);
       else groups.set(key, [entry]);
     }
-    for (const entries of groups.values()) void this.#runGroup(entries);
+    for (const entries of groups.values()) {
+      this.#runGroup(entries).catch((err: unknown) => {
+        // A bug of ours, not a flush result: fail what this plan had not answered, never hang it
+        // and never report it durable.
+        const error = err instanceof Error ? err : new Error(String(err));
+        for (const e of entries) {
+          if (e.finished) continue;
+          this.#finish(e, {
+            errno: 0, workerError: error, syscall: null, plan: null, reason: `plan failed: ${error.message}`, mode: e.mode,
+            nanos: 0, backend: this.#pool.backend, sticky: false, served: 0, syscallIds: [],
+          });
+        }
+      });
+    }
   }
 
   /** What a pool thread can do (io_uring, cachestat): asked once, on the first plan. */
   #capabilities(): Promise<Capabilities> {
     this.#caps ??= (async () => {
-      const probe = await this.#pool.probe?.().catch(() => null);
+      // A pool that cannot say is a pool without io_uring: never a reason to fail a flush.
+      const probe = await Promise.resolve()
+        .then(() => this.#pool.probe?.())
+        .catch(() => null);
       return {
         native: this.#pool.backend === 'native',
         uring: probe?.uring === 0,
@@ -405,6 +423,8 @@ export class Scheduler {
   }
 
   #finish(entry: Entry, outcome: FlushOutcome): void {
+    if (entry.finished) return;
+    entry.finished = true;
     const st = entry.state;
     const waiters = st.inflight!;
     st.inflight = null;
