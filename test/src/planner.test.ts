@@ -123,4 +123,11 @@ test('whether a dirty-data probe is worth a round trip', () => {
   assert.not.ok(p.mayUseSyncfs({ fs: fsInfo(0x65735546), files: 1000, strategy: 'auto' }, caps));
 });
 
+test('the cachestat round trip is skipped when the system is nearly clean', () => {
+  const p = new Planner(policy);
+  assert.not.ok(p.needsOwnDirty(4 * MIB));
+  assert.ok(p.needsOwnDirty(64 * MIB));
+  assert.not.ok(p.needsOwnDirty(null), 'without /proc/meminfo syncfs is excluded anyway');
+});
+
 test.run();

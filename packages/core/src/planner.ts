@@ -151,6 +151,11 @@ export class Planner {
     return input.strategy === 'auto' && input.files >= SYNCFS_MIN_FILES && this.#syncfsSupported(input.fs, caps) === null;
   }
 
+  /** Whether the batch's own share of dirty data could change the guard's answer. */
+  needsOwnDirty(systemDirtyBytes: number | null): boolean {
+    return systemDirtyBytes !== null && systemDirtyBytes > this.#policy.syncfsMaxForeignBytes;
+  }
+
   choose(input: PlanInput, caps: Capabilities): Choice {
     const { fs, files } = input;
     const width = Math.max(1, Math.min(files, caps.maxThreads));

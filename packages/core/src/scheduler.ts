@@ -328,8 +328,9 @@ export class Scheduler {
     let ownDirtyBytes: number | null = null;
     let systemDirty: number | null = null;
     if (this.#planner.mayUseSyncfs({ fs, files: entries.length, strategy }, caps)) {
-      ownDirtyBytes = await this.#ownDirty(entries);
       systemDirty = systemDirtyBytes();
+      // A nearly clean system passes the guard whatever the batch owns: skip the cachestat trip.
+      if (this.#planner.needsOwnDirty(systemDirty)) ownDirtyBytes = await this.#ownDirty(entries);
     }
     const choice = this.#planner.choose(
       { dev, fs, files: entries.length, strategy, ownDirtyBytes, systemDirtyBytes: systemDirty },
