@@ -53,6 +53,31 @@ test('a resolve task opens paths, fstats and fstatfs them, and reports open fail
   }
 });
 
+test('a thread that exits closes no fd it opened for a path: the number may belong to someone else by then', async () => {
+  // A path's fd is opened by one thread's resolve task and closed by whichever thread runs the
+  // close task. Node's workers close the raw fds they opened when they exit (trackUnmanagedFds),
+  // so the opening thread would close that number a second time: here the caller's own file,
+  // in the migration example another thread's event loop fd (libuv then aborts the process).
+  const s = scratch();
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 1 });
+  let mine = -1;
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const res = await pool.resolve(Int32Array.of(-1), [file!], false);
+    const fd = res.fds[0]!;
+    assert.is(res.opened[0], 1);
+    fs.closeSync(fd); // closed by another thread than the one that opened it
+    mine = fs.openSync(file!, 'r'); // the lowest free number: the same one
+    assert.is(mine, fd, 'the caller should get the freed fd number back');
+    await pool.destroy(); // the pool's only thread exits
+    assert.ok(fs.fstatSync(mine).isFile(), 'the caller\'s fd is still open');
+  } finally {
+    await pool.destroy();
+    if (mine >= 0) fs.closeSync(mine); // throws EBADF if the pool closed it
+    s.cleanup();
+  }
+});
+
 test('flushes complete while libuv threadpool is blocked (UV_THREADPOOL_SIZE=1)', async () => {
   const s = scratch();
   try {

@@ -211,7 +211,7 @@ export async function copyCommand(
     io.out(json({
       files: jobs.length, copied: copied.length, durable: results.filter((r) => r.durable).length, verified, removed,
       bytes, directories: dirs.length, links: linked.length, interrupted: stop.requested, failures, filesystems, durationMs,
-      backend: syncer.backend, nativeReason: syncer.nativeReason,
+      backend: syncer.backend, nativeReason: syncer.nativeReason, nativeSource: syncer.nativeSource,
     }));
   } else {
     io.out(`fsync2 copy: ${copied.length}/${jobs.length} files (${mib(bytes)}) and ${dirs.length} directories copied, ` +

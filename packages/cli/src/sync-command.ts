@@ -43,7 +43,7 @@ export async function syncCommand(syncer: Syncer, paths: readonly string[], flag
     io.out(json({
       files: tree.files.length, directories: tree.dirs.length, bytes, links: tree.links, skipped: tree.skipped,
       durable: failures.length === 0, failures, filesystems, durationMs,
-      backend: syncer.backend, nativeReason: syncer.nativeReason,
+      backend: syncer.backend, nativeReason: syncer.nativeReason, nativeSource: syncer.nativeSource,
     }));
   } else {
     io.out(`fsync2 sync: ${tree.files.length} files and ${tree.dirs.length} directories (${mib(bytes)}) on ${filesystems.length} filesystem(s) in ${durationMs.toFixed(1)} ms`);

@@ -7,6 +7,7 @@ export { Syncer, createSyncer } from './syncer.js';
 export { STRATEGIES, MODES, syncerOptionsSchema, syncOptionsSchema } from './options.js';
 export type { Strategy, Mode, SyncerOptions, SyncOptions, ResolvedSyncerOptions } from './options.js';
 export type { SyncReport, TargetResult, SyncTarget, ParentResult, FilesystemReport, Plan, FileKind } from './report.js';
+export type { Backend, NativeSource } from '@fsync2/workers';
 export { TargetError, SyncError, OptionsError, ClosedError, AbortError, QueueFullError, errnoCode } from './errors.js';
 export { planChannel } from './scheduler.js';
 export type { PlanEvent, GroupCommit } from './scheduler.js';

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { Backend } from '@fsync2/workers';
+import type { Backend, NativeSource } from '@fsync2/workers';
 import type { TargetError } from './errors.js';
 import type { Mode, Strategy } from './options.js';
 
@@ -85,6 +85,8 @@ export interface SyncReport {
   readonly backend: Backend;
   /** Why the addon is not used, when it is not. */
   readonly nativeReason: string | null;
+  /** Which addon binary runs: 'prebuilt' (shipped in @fsync2/native) or 'build' (compiled from source); null on the pure-TS path. */
+  readonly nativeSource: NativeSource | null;
   /** Distinct syscalls (kicks, flushes, syncfs) that served this call's targets. */
   readonly syscalls: number;
   readonly durationMs: number;

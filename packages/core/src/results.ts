@@ -1,6 +1,6 @@
 // Turning a request's outcome into the caller's TargetResult, with the error that names it.
 import path from 'node:path';
-import type { Backend } from '@fsync2/workers';
+import type { Backend, NativeSource } from '@fsync2/workers';
 import { errnoCode, TargetError, type FailedTarget } from './errors.js';
 import type { Outcome } from './call.js';
 import type { Strategy } from './options.js';
@@ -95,7 +95,7 @@ export function toResult(o: Outcome, parents: readonly ParentResult[], backend: 
 export function makeReport(
   results: readonly TargetResult[],
   strategy: Strategy,
-  pool: { readonly backend: Backend; readonly nativeReason: string | null },
+  pool: { readonly backend: Backend; readonly nativeReason: string | null; readonly nativeSource?: NativeSource | null },
   started: number,
 ): SyncReport {
   let ok = true;
@@ -120,6 +120,7 @@ export function makeReport(
     strategy,
     backend: pool.backend,
     nativeReason: pool.nativeReason,
+    nativeSource: pool.nativeSource ?? null,
     syscalls: syscalls.size,
     durationMs: performance.now() - started,
   };

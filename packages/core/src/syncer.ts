@@ -65,6 +65,11 @@ export class Syncer {
     return this.#pool.nativeReason;
   }
 
+  /** Which addon binary runs: 'prebuilt' or 'build' (compiled from source); null on the pure-TS path. */
+  get nativeSource(): 'prebuilt' | 'build' | null {
+    return this.#pool.nativeSource ?? null;
+  }
+
   /**
    * Makes every target durable. Resolves with a report when every target's flush succeeded
    * (check `report.durable`: a volatile filesystem is never durable); rejects with a SyncError

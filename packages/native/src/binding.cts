@@ -57,11 +57,19 @@ export interface NativeBinding {
   readonly uring: Readonly<Record<keyof typeof URING, number>>;
 }
 
+/** 'prebuilt': a binary shipped in the package's prebuilds/; 'build': compiled here by node-gyp. */
+export type NativeSource = 'prebuilt' | 'build';
+
 export type NativeStatus =
   | {
       readonly available: true;
       readonly binding: NativeBinding;
       readonly file: string;
+      /**
+       * Where that file came from: 'prebuilt' (a prebuilds/<platform>-<arch>/ binary shipped in the
+       * package) or 'build' (compiled from source by node-gyp into build/).
+       */
+      readonly source: NativeSource;
       /** Why io_uring was turned off in this thread at load (FSYNC2_URING), or null. */
       readonly uringOff: string | null;
     }
@@ -112,11 +120,17 @@ function tryLoad(): NativeStatus {
   let file: string;
   let binding: NativeBinding;
   try {
+    // build/Release first, then the prebuilt binary matching this platform, arch and libc.
     const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
     file = nodeGypBuild.resolve(root);
-    binding = require(file) as NativeBinding;
   } catch (err) {
     return unavailable(`addon not built (${firstLine(err)}); run \`pnpm install\` with a C++ compiler`);
+  }
+  const source: NativeSource = path.relative(root, file).split(path.sep)[0] === 'build' ? 'build' : 'prebuilt';
+  try {
+    binding = require(file) as NativeBinding;
+  } catch (err) {
+    return unavailable(`${source === 'build' ? 'addon' : 'prebuilt addon'} at ${file} failed to load (${firstLine(err)})`);
   }
   const drift = constantDrift(binding);
   if (drift) return unavailable(`addon at ${file} is stale: ${drift}; rebuild it`);
@@ -126,7 +140,7 @@ function tryLoad(): NativeStatus {
     binding.disableUring(os.constants.errno.EPERM);
     uringOff = `disabled by ${URING_ENV}=${uring}`;
   }
-  return { available: true, binding, file, uringOff };
+  return { available: true, binding, file, source, uringOff };
 }
 
 function constantDrift(binding: NativeBinding): string | null {

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { loadNative, type NativeStatus } from '@fsync2/native';
+import { loadNative, type NativeSource, type NativeStatus } from '@fsync2/native';
 import { WorkerError } from './errors.js';
 import { describeFd, type FdInfo } from './resolve.cjs';
 import type {
@@ -50,6 +50,8 @@ const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
 export interface FlushBackend {
   readonly backend: Backend;
   readonly nativeReason: string | null;
+  /** With the addon: 'prebuilt' (shipped in the package) or 'build' (compiled from source); else null. */
+  readonly nativeSource?: NativeSource | null;
   readonly maxThreads: number;
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
   /** statx, fstatfs and fcntl of an open fd on the calling thread: no round trip to the pool. */
@@ -95,6 +97,11 @@ export class FlushPool implements FlushBackend {
       idleTimeout: o.idleTimeout,
       atomics: o.atomics,
       concurrentTasksPerWorker: 1,
+      // A path target's fd is opened by one thread's resolve task and closed by another's close
+      // task. With Node's default (trackUnmanagedFds: true) the opening thread would close that
+      // fd number again when it exits, by then perhaps a caller's file or another thread's
+      // event loop fd (libuv aborts when its wakeup fd is gone).
+      trackUnmanagedFds: false,
     });
     // A thread that dies holding a task rejects that task, and piscina replaces the thread.
     // The 'error' event is piscina's report of a thread that died holding nothing, which would
@@ -119,6 +126,10 @@ export class FlushPool implements FlushBackend {
 
   get nativeReason(): string | null {
     return this.#native.available ? null : this.#native.reason;
+  }
+
+  get nativeSource(): NativeSource | null {
+    return this.#native.available ? this.#native.source : null;
   }
 
   get threads(): number {
