@@ -203,7 +203,11 @@ test('abort removes queued requests (AbortError) without touching the running fl
     fs.writeFileSync(big, Buffer.alloc(256 * 2 ** 20, 1));
     const [small] = writeFiles(s.dir, 1);
     const running = syncer.sync(big);
-    await new Promise((r) => setImmediate(r));
+    // Wait until the big file's flush runs (its path is resolved on the same thread first): a
+    // request made before then could join the big file's plan.
+    let settled = false;
+    void running.finally(() => (settled = true)).catch(() => {});
+    while (syncer.stats().inflight === 0 && !settled) await new Promise((r) => setTimeout(r, 1));
     const ac = new AbortController();
     const queued = syncer.sync(small!, { signal: ac.signal });
     await new Promise((r) => setImmediate(r));
