@@ -2,6 +2,7 @@
 // Runs every compiled test file in its own process (pools, children and mounts stay isolated),
 // the behavioural suites a second time on the pure-TS path (FSYNC2_NATIVE=off), and prints the
 // plain summary line CI looks for: "N passed, N failed". uvu prints no failed count of its own.
+// Lines a test prints as "SKIP name: reason" or "INFO text" are repeated at the end.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,6 +31,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const skips = [];
+const infos = [];
 const failures = [];
 
 for (const run of runs) {
@@ -40,7 +42,12 @@ for (const run of runs) {
   const total = num('Total');
   const ok = num('Passed');
   const skip = num('Skipped');
-  for (const line of text.split('\n')) if (line.startsWith('SKIP ')) skips.push(`${run.label}: ${line.slice(5)}`);
+  for (const raw of text.split('\n')) {
+    // uvu prints each passed test's bullet without a newline: a line a later test prints follows them.
+    const line = raw.replace(/^[\s\u2022\u2718]+/, '');
+    if (line.startsWith('SKIP ')) skips.push(`${run.label}: ${line.slice(5)}`);
+    if (line.startsWith('INFO ')) infos.push(`${run.label}: ${line.slice(5)}`);
+  }
   let bad;
   if (Number.isNaN(total) || Number.isNaN(ok)) {
     bad = 1; // crashed or timed out before uvu printed its totals
@@ -59,6 +66,7 @@ for (const run of runs) {
   }
 }
 
+for (const s of infos) console.log(`info: ${s}`);
 for (const s of skips) console.log(`skipped: ${s}`);
 if (failures.length) console.log(`failed files: ${failures.join(', ')}`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -224,6 +224,7 @@ test('npm without a compiler (CC=false): installs the tarballs and runs on the p
   assert.equal(out, {
     backend: 'native', nativeSource: 'prebuilt', nativeReason: null, durable: true, results: 40, parents: 1, streamed: 40, missing: 'ENOENT',
   });
+  console.log(`INFO npm install of the tarballs with CC=false: backend ${out.backend}, nativeSource ${out.nativeSource}`);
 
   // The addon package's own entries: ESM named exports and CommonJS, one module instance.
   const esm = await sh(process.execPath, ['--input-type=module', '-e',
@@ -254,6 +255,8 @@ test(`npm: strict TypeScript (${TS_REPO} and 5.x) compiles a consumer against th
     }
     assert.match(failed, /TS2322/, `TypeScript ${version} must reject the wrong consumer`);
   }
+  const ts5 = JSON.parse(fs.readFileSync(path.join(npmDir, 'node_modules/ts5/package.json'), 'utf8')).version;
+  console.log(`INFO strict tsc against the published .d.ts: TypeScript ${TS_REPO} and ${ts5} pass`);
   fs.writeFileSync(path.join(npmDir, 'consumer.ts'), CONSUMER_TS);
 });
 
@@ -268,6 +271,7 @@ test('npm: a prebuilt that cannot load and no compiler: install succeeds and say
   assert.match(out.nativeReason, /prebuilt addon at .* failed to load/);
   assert.is(out.durable, true);
   assert.is(out.streamed, 40);
+  console.log(`INFO prebuilt unusable, no compiler: install exit 0, backend ${out.backend} (${out.nativeReason.slice(0, 60)}…)`);
 });
 
 test('npm: a prebuilt that cannot load, with a compiler: node-gyp builds the addon from the tarball\'s sources', async () => {
@@ -279,6 +283,7 @@ test('npm: a prebuilt that cannot load, with a compiler: node-gyp builds the add
   assert.is(out.backend, 'native');
   assert.is(out.nativeSource, 'build');
   assert.is(out.durable, true);
+  console.log(`INFO prebuilt unusable, with a compiler: node-gyp built the addon, backend ${out.backend}, nativeSource ${out.nativeSource}`);
 });
 
 // ---------------------------------------------------------------- pnpm workspace
@@ -313,6 +318,7 @@ test('a pnpm workspace that depends on the tarballs: install scripts blocked (pn
   assert.is(out.durable, true);
   assert.is(out.streamed, 40);
   await sh(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], app);
+  console.log(`INFO pnpm workspace on the tarballs (install scripts blocked): backend ${out.backend}, nativeSource ${out.nativeSource}; strict tsc passes`);
 });
 
 test.after(() => work.cleanup());

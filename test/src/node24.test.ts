@@ -123,6 +123,8 @@ test(`Node 24 (${SPEC} from the npm registry): addon built from source against i
     assert.is(Number(summary![2]), 0, `failures under Node 24:\n${out}`);
     assert.ok(Number(summary![1]) >= 100, `only ${summary![1]} tests ran under Node 24`);
     for (const suite of suites) assert.match(out, new RegExp(`^ok +${suite.replace(/\./g, '\\.')} `, 'm'), `${suite} ran and passed under Node 24`);
+    console.log(`INFO Node ${version} (${SPEC}): addon compiled against its headers (node_module_version 137) and loaded; ` +
+      `the Node ${process.version} build loads too (N-API); ${suites.length} suites: ${summary![0]}`);
   } finally {
     s.cleanup();
   }
