@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, scratch } from './helpers.js';
+import { cleanEnv as baseEnv, REPO, scratch } from './helpers.js';
 
 const exec = promisify(execFile);
 const PACKAGES = ['native', 'workers', 'core', 'cli'] as const;
@@ -23,17 +23,9 @@ const PLATFORM = `${process.platform}-${process.arch}`;
 const work = scratch('fsync2-consumer-');
 const tarballs = {} as Record<Pkg, string>;
 
-/** A clean environment, as in a fresh shell: no settings of the pnpm run that started this test. */
+/** A fresh shell's environment, plus npm settings for an offline-headers node-gyp and quiet npm. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || /^pnpm_/i.test(k) || k === 'INIT_CWD') continue;
-    env[k] = v;
-  }
-  env.PATH = (process.env.PATH ?? '')
-    .split(':')
-    .filter((d) => !d.includes(`${path.sep}node_modules${path.sep}.bin`) && !d.includes('node-gyp-bin'))
-    .join(':');
+  const env = baseEnv();
   // node-gyp's headers without nodejs.org: the configured nodedir, else this Node's own prefix.
   const prefix = path.dirname(path.dirname(process.execPath));
   const nodedir = process.env.npm_config_nodedir ?? (fs.existsSync(path.join(prefix, 'include/node/node_api.h')) ? prefix : undefined);

@@ -102,3 +102,17 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** A clean environment, as in a fresh shell: no settings of the pnpm run that started this test. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_/i.test(k) || /^pnpm_/i.test(k) || k === 'INIT_CWD') continue;
+    env[k] = v;
+  }
+  env.PATH = (process.env.PATH ?? '')
+    .split(':')
+    .filter((d) => !d.includes(`${path.sep}node_modules${path.sep}.bin`) && !d.includes('node-gyp-bin'))
+    .join(':');
+  return { ...env, ...extra };
+}

