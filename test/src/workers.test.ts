@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OPS } from '@fsync2/native';
-import { FlushPool, WorkerError, KIND } from '@fsync2/workers';
+import { FlushLane, FlushPool, WorkerError, KIND } from '@fsync2/workers';
 import { Syncer, type SyncError } from '@fsync2/core';
 import { FIXTURES, mkfifo, scratch, writeFiles } from './helpers.js';
 
@@ -98,7 +98,7 @@ test('flushes complete while libuv threadpool is blocked (UV_THREADPOOL_SIZE=1)'
 
 test('a worker that dies mid-plan fails its task with WorkerError; the pool serves the next', async () => {
   const s = scratch();
-  const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs') });
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs'), lane: false });
   try {
     const files = writeFiles(s.dir, 2);
     const fds = files.map((f) => fs.openSync(f, 'r'));
@@ -121,7 +121,7 @@ test('a worker that dies mid-plan fails its task with WorkerError; the pool serv
 
 test('through sync(): targets on a dead worker fail with ERR_FSYNC2_WORKER, never durable', async () => {
   const s = scratch();
-  const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs') });
+  const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs'), lane: false });
   const syncer = new Syncer({ strategy: 'perFile' }, pool);
   try {
     const files = writeFiles(s.dir, 3);
@@ -152,7 +152,7 @@ test('through sync(): targets on a dead worker fail with ERR_FSYNC2_WORKER, neve
 
 test('a worker that cannot load fails each task with a clear WorkerError, without crashing', async () => {
   const s = scratch();
-  const pool = new FlushPool({ minThreads: 0, maxThreads: 1, filename: path.join(FIXTURES, 'fails-to-load.cjs') });
+  const pool = new FlushPool({ minThreads: 0, maxThreads: 1, filename: path.join(FIXTURES, 'fails-to-load.cjs'), lane: false });
   try {
     const fd = fs.openSync(s.dir, 'r');
     for (let i = 0; i < 2; i++) {
@@ -163,6 +163,69 @@ test('a worker that cannot load fails each task with a clear WorkerError, withou
     fs.closeSync(fd);
   } finally {
     await pool.destroy();
+    s.cleanup();
+  }
+});
+
+async function whenFree(lane: FlushLane): Promise<void> {
+  for (let i = 0; i < 400 && !lane.free; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(lane.free, 'the lane thread never became ready');
+}
+
+test('the flush lane runs ops on its own thread and returns every errno, one request at a time', async () => {
+  const s = scratch();
+  const lane = new FlushLane();
+  try {
+    await whenFree(lane);
+    const files = writeFiles(s.dir, 2);
+    const fds = files.map((f) => fs.openSync(f, 'r'));
+    const first = lane.flush(Int32Array.of(fds[0]!, 987654, fds[1]!), Uint8Array.of(OPS.FSYNC, OPS.FDATASYNC, OPS.FDATASYNC));
+    assert.not.ok(lane.free, 'a lane with a request in flight took another');
+    const res = await first;
+    assert.equal([...res.errnos], [0, EBADF, 0]);
+    assert.is(res.backend, 'native');
+    assert.ok(res.endedAt >= res.startedAt);
+    assert.ok(lane.free);
+    // The answer is a copy: the next request does not rewrite it.
+    const next = await lane.flush(Int32Array.of(987654), Uint8Array.of(OPS.FSYNC));
+    assert.equal([...next.errnos], [EBADF]);
+    assert.equal([...res.errnos], [0, EBADF, 0]);
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await lane.destroy();
+    s.cleanup();
+  }
+});
+
+test('a lane thread that dies holding a request fails it with WorkerError, never flushed', async () => {
+  const s = scratch();
+  const lane = new FlushLane(path.join(FIXTURES, 'dying-lane.cjs'));
+  try {
+    await whenFree(lane);
+    const [file] = writeFiles(s.dir, 1);
+    const fd = fs.openSync(file!, 'r');
+    const err = await lane.flush(Int32Array.of(fd), Uint8Array.of(OPS.FSYNC)).catch((e: unknown) => e);
+    fs.closeSync(fd);
+    assert.instance(err, WorkerError);
+    assert.is((err as WorkerError).code, 'ERR_FSYNC2_WORKER');
+    assert.match((err as Error).message, /exited with code 7/);
+    assert.ok(lane.dead, 'a dead lane still says it is alive');
+    assert.not.ok(lane.free);
+  } finally {
+    await lane.destroy();
+    s.cleanup();
+  }
+});
+
+test('a lane flush keeps the process alive until it is answered', async () => {
+  // Atomics.waitAsync alone holds no event-loop handle: without the lane's ref the process
+  // would exit before the answer, and the caller would never learn the flush's result.
+  const s = scratch();
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const { stdout } = await run(process.execPath, [path.join(FIXTURES, 'lane-only.mjs'), file!], { timeout: 60_000 });
+    assert.is(stdout.trim(), 'answered 0');
+  } finally {
     s.cleanup();
   }
 });

@@ -31,6 +31,8 @@ const poolSchema = z
     maxThreads: z.int().min(1).max(1024).default(DEFAULT_POOL_OPTIONS.maxThreads),
     idleTimeout: z.int().min(0).default(DEFAULT_POOL_OPTIONS.idleTimeout),
     atomics: z.enum(['sync', 'async', 'disabled']).default(DEFAULT_POOL_OPTIONS.atomics),
+    /** A flush lane for small flush tasks: one more thread, without piscina's message round trip. */
+    lane: z.boolean().default(DEFAULT_POOL_OPTIONS.lane),
   })
   .refine((p) => p.minThreads <= p.maxThreads, {
     message: 'minThreads must not exceed maxThreads',

@@ -16,3 +16,4 @@ export type {
   ProbeResult,
   DirtyResult,
 } from './protocol.cjs';
+export { FlushLane } from './lane.js';

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { loadNative, type NativeSource, type NativeStatus } from '@fsync2/native';
 import { WorkerError } from './errors.js';
+import { FlushLane } from './lane.js';
 import { describeFd, type FdInfo } from './resolve.cjs';
 import type {
   Backend,
@@ -29,6 +30,11 @@ export interface PoolOptions {
   readonly atomics: 'sync' | 'async' | 'disabled';
   /** Worker module, for tests that wrap the real one. Must be CommonJS (see below). */
   readonly filename?: string;
+  /**
+   * A flush lane: one more thread that takes small flush tasks through shared memory, without
+   * piscina's MessagePort round trip (see lane.ts). false sends every task to piscina.
+   */
+  readonly lane: boolean;
 }
 
 const cores = availableParallelism();
@@ -39,7 +45,11 @@ export const DEFAULT_POOL_OPTIONS: PoolOptions = {
   maxThreads: Math.min(64, Math.max(8, cores * 4)),
   idleTimeout: 30_000,
   atomics: 'sync',
+  lane: true,
 };
+
+/** A lane that keeps dying is given up: piscina serves every task from then on. */
+const LANE_RESTARTS = 3;
 
 // A CommonJS worker loads through require(), which reads files synchronously. An ES module
 // would be read through fs/promises, on the very threadpool that a busy process may have
@@ -78,6 +88,8 @@ export class FlushPool implements FlushBackend {
   readonly #native: NativeStatus;
   readonly #pending = new Set<Pending>();
   #piscina: Piscina;
+  #lane: FlushLane | null;
+  #laneRestarts = 0;
   /** Every thread failed while loading: piscina then starts no more, and queued tasks would wait forever. */
   #broken: Error | null = null;
   #closed = false;
@@ -86,6 +98,7 @@ export class FlushPool implements FlushBackend {
     this.#options = { ...DEFAULT_POOL_OPTIONS, ...options };
     this.#native = loadNative();
     this.#piscina = this.#start();
+    this.#lane = this.#options.lane ? new FlushLane() : null;
   }
 
   #start(): Piscina {
@@ -155,7 +168,22 @@ export class FlushPool implements FlushBackend {
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,
   // which cannot stop a flush in the kernel and would only lose its result.
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
+    const lane = this.#freeLane();
+    if (lane && fds.length <= lane.capacity) return lane.flush(fds, ops);
     return this.#run({ kind: 'flush', fds, ops }) as Promise<FlushResult>;
+  }
+
+  #freeLane(): FlushLane | null {
+    if (this.#closed || !this.#lane) return null;
+    if (this.#lane.dead) {
+      if (this.#laneRestarts >= LANE_RESTARTS) {
+        this.#lane = null;
+        return null;
+      }
+      this.#laneRestarts++;
+      this.#lane = new FlushLane();
+    }
+    return this.#lane.free ? this.#lane : null;
   }
 
   /**
@@ -185,7 +213,7 @@ export class FlushPool implements FlushBackend {
   async destroy(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#piscina.close();
+    await Promise.all([this.#piscina.close(), this.#lane?.destroy()]);
   }
 
   async #run(task: Task): Promise<unknown> {

@@ -1,0 +1,62 @@
+// The shared memory of a flush lane: one request at a time, written by the pool, answered by the
+// lane's thread. Both sides build their views from this one layout.
+
+/** Most entries of one lane request; bigger batches go to the piscina pool. */
+export const LANE_CAPACITY = 256;
+
+/** Int32 slots of the control block. */
+export const CTL = {
+  /** Sequence number of the latest request (the pool increments it, then notifies). */
+  REQUEST: 0,
+  /** Sequence number of the latest answered request (the thread sets it, then notifies). */
+  DONE: 1,
+  /** Entries in the current request. */
+  COUNT: 2,
+  /** 1: the thread leaves its loop. */
+  STOP: 3,
+  /** 1 once the thread has loaded and waits for requests. */
+  READY: 4,
+  /** The answer's backend: 1 native, 0 js. */
+  NATIVE: 5,
+} as const;
+const CTL_SLOTS = 8;
+
+export interface LaneViews {
+  readonly ctl: Int32Array;
+  readonly fds: Int32Array;
+  readonly ops: Uint8Array;
+  readonly errnos: Int32Array;
+  readonly nanos: Float64Array;
+  /** [startedAt, endedAt] of the answer, wall-clock ms like FlushResult's. */
+  readonly times: Float64Array;
+}
+
+const bytes = {
+  ctl: CTL_SLOTS * 4,
+  times: 2 * 8,
+  nanos: LANE_CAPACITY * 8,
+  fds: LANE_CAPACITY * 4,
+  errnos: LANE_CAPACITY * 4,
+  ops: LANE_CAPACITY,
+};
+
+export function laneBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(bytes.ctl + bytes.times + bytes.nanos + bytes.fds + bytes.errnos + bytes.ops);
+}
+
+/** Views in alignment order: 8-byte arrays first. */
+export function laneViews(sab: SharedArrayBuffer): LaneViews {
+  let at = 0;
+  const take = <T,>(make: (offset: number) => T, size: number): T => {
+    const view = make(at);
+    at += size;
+    return view;
+  };
+  const ctl = take((o) => new Int32Array(sab, o, CTL_SLOTS), bytes.ctl);
+  const times = take((o) => new Float64Array(sab, o, 2), bytes.times);
+  const nanos = take((o) => new Float64Array(sab, o, LANE_CAPACITY), bytes.nanos);
+  const fds = take((o) => new Int32Array(sab, o, LANE_CAPACITY), bytes.fds);
+  const errnos = take((o) => new Int32Array(sab, o, LANE_CAPACITY), bytes.errnos);
+  const ops = take((o) => new Uint8Array(sab, o, LANE_CAPACITY), bytes.ops);
+  return { ctl, fds, ops, errnos, nanos, times };
+}

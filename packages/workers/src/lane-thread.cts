@@ -1,0 +1,32 @@
+// A flush lane's thread: waits on shared memory for one request at a time and runs it with the
+// pool threads' own flush code. No MessagePort on the way in or out: the round trip is a futex
+// wake each way, which is what keeps one caller's flush near the cost of the syscall itself.
+import { workerData } from 'node:worker_threads';
+import run = require('./worker.cjs');
+import { CTL, laneViews } from './lane-layout.cjs';
+import type { EngineFlushResult } from './protocol.cjs';
+
+const { ctl, fds, ops, errnos, nanos, times } = laneViews(workerData.buffer as SharedArrayBuffer);
+
+let seen = Atomics.load(ctl, CTL.REQUEST);
+Atomics.store(ctl, CTL.READY, 1);
+Atomics.notify(ctl, CTL.READY);
+
+for (;;) {
+  Atomics.wait(ctl, CTL.REQUEST, seen);
+  if (Atomics.load(ctl, CTL.STOP) === 1) break;
+  const request = Atomics.load(ctl, CTL.REQUEST);
+  if (request === seen) continue;
+  seen = request;
+  const n = Atomics.load(ctl, CTL.COUNT);
+  // Copies: the flush code owns its arrays, and starts every entry as ECANCELED itself.
+  const res = run({ kind: 'flush', fds: fds.slice(0, n), ops: ops.slice(0, n) }) as EngineFlushResult;
+  errnos.set(res.errnos);
+  nanos.set(res.nanos);
+  times[0] = res.startedAt;
+  times[1] = res.endedAt;
+  ctl[CTL.NATIVE] = res.backend === 'native' ? 1 : 0;
+  // The store of DONE publishes the answer: every write above happens before it.
+  Atomics.store(ctl, CTL.DONE, seen);
+  Atomics.notify(ctl, CTL.DONE);
+}

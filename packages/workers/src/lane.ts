@@ -1,0 +1,116 @@
+// A flush lane: one dedicated thread that takes flush requests through shared memory instead of a
+// MessagePort. piscina's round trip (structured clone, message events, its task bookkeeping) costs
+// 80-100 µs each way here, as much as an fdatasync; the lane's costs a futex wake each way, so a
+// lone caller's flush (a log's commit, W5) takes about what Node's own datasync() takes. The
+// lane takes one request at a time; the pool sends everything else to piscina.
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { WorkerError } from './errors.js';
+import { CTL, LANE_CAPACITY, laneBuffer, laneViews, type LaneViews } from './lane-layout.cjs';
+import type { FlushResult } from './protocol.cjs';
+
+// CommonJS for the same reason as the pool's worker: it loads with require(), never waiting on
+// libuv's threadpool.
+const THREAD = fileURLToPath(new URL('./lane-thread.cjs', import.meta.url));
+
+// Atomics.waitAsync is in Node since 16; TypeScript 7 does not find it in its libs here.
+type WaitAsync = (
+  array: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+interface Waiting {
+  readonly resolve: (r: FlushResult) => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class FlushLane {
+  readonly #buffer = laneBuffer();
+  readonly #views: LaneViews = laneViews(this.#buffer);
+  readonly #worker: Worker;
+  #seq = 0;
+  #waiting: Waiting | null = null;
+  #inflight: Promise<FlushResult> | null = null;
+  /** Set when the thread exited or failed: the lane takes no more requests. */
+  #dead: Error | null = null;
+
+  /** `thread`: the lane thread's module, for tests that make it die. */
+  constructor(thread: string = THREAD) {
+    this.#worker = new Worker(thread, { workerData: { buffer: this.#buffer }, trackUnmanagedFds: false });
+    // Idle, the lane must not keep the process alive; a request in flight does (see flush()).
+    this.#worker.unref();
+    this.#worker.on('error', (err) => this.#fail(err));
+    this.#worker.on('exit', (code) => this.#fail(new Error(`the flush lane's thread exited with code ${code}`)));
+  }
+
+  /** Loaded, alive and not serving another request. */
+  get free(): boolean {
+    return this.#dead === null && this.#waiting === null && Atomics.load(this.#views.ctl, CTL.READY) === 1;
+  }
+
+  get capacity(): number {
+    return LANE_CAPACITY;
+  }
+
+  /** Call only when `free`, with at most `capacity` entries. */
+  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
+    const { ctl, fds: sharedFds, ops: sharedOps } = this.#views;
+    const n = fds.length;
+    sharedFds.set(fds);
+    sharedOps.set(ops);
+    ctl[CTL.COUNT] = n;
+    const seq = ++this.#seq;
+    const answer = new Promise<FlushResult>((resolve, reject) => (this.#waiting = { resolve, reject }));
+    this.#inflight = answer;
+    // A pending Atomics.waitAsync does not keep Node's event loop alive; the ref'd thread does.
+    this.#worker.ref();
+    Atomics.store(ctl, CTL.REQUEST, seq);
+    Atomics.notify(ctl, CTL.REQUEST);
+    const wait = waitAsync(ctl, CTL.DONE, seq - 1);
+    if (wait.async) void wait.value.then(() => this.#answer(seq, n));
+    else this.#answer(seq, n);
+    return answer;
+  }
+
+  #answer(seq: number, n: number): void {
+    const waiting = this.#waiting;
+    const { ctl, errnos, nanos, times } = this.#views;
+    if (!waiting || Atomics.load(ctl, CTL.DONE) !== seq) return;
+    this.#waiting = null;
+    this.#worker.unref();
+    waiting.resolve({
+      backend: ctl[CTL.NATIVE] === 1 ? 'native' : 'js',
+      engine: 'sync',
+      errnos: errnos.slice(0, n),
+      nanos: nanos.slice(0, n),
+      startedAt: times[0]!,
+      endedAt: times[1]!,
+    });
+  }
+
+  #fail(err: Error): void {
+    this.#dead ??= err;
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    // The thread died holding a request: it may or may not have flushed, and its answer is lost.
+    waiting?.reject(new WorkerError(`flush lane failed during a flush task: ${err.message}`, { cause: err }));
+  }
+
+  get dead(): Error | null {
+    return this.#dead;
+  }
+
+  /** Lets a running flush finish (a flush is never interrupted), then stops the thread. */
+  async destroy(): Promise<void> {
+    if (this.#dead) return;
+    const running = this.#waiting ? this.#inflight : null;
+    this.#dead = new Error('the flush lane is closed');
+    await running?.catch(() => {});
+    Atomics.store(this.#views.ctl, CTL.STOP, 1);
+    Atomics.add(this.#views.ctl, CTL.REQUEST, 1);
+    Atomics.notify(this.#views.ctl, CTL.REQUEST);
+    await this.#worker.terminate().catch(() => {});
+  }
+}
