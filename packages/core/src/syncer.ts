@@ -31,7 +31,9 @@ export class Syncer {
   readonly #options: ResolvedSyncerOptions;
   readonly #pool: FlushBackend;
   readonly #scheduler: Scheduler;
-  readonly #inflight = new Set<Promise<unknown>>();
+  /** Calls not yet answered, and who waits for them to drain (close()). */
+  #calls = 0;
+  #drained: (() => void) | null = null;
   /** Targets of calls not yet answered: what maxQueue bounds. */
   #depth = 0;
   #closing: Promise<void> | null = null;
@@ -79,7 +81,17 @@ export class Syncer {
     const list = asList(targets);
     const refused = this.#admit(list.length);
     if (refused) return Promise.reject(refused);
-    return this.#track(list.length, this.#run(list, options, undefined), true);
+    const n = list.length;
+    this.#begin(n);
+    // One promise per call, settled straight from the last answer: the hot path of group commit.
+    return new Promise<SyncReport>((resolve, reject) => {
+      this.#run(list, options, undefined, (report, err) => {
+        this.#end(n);
+        if (err !== undefined) reject(err);
+        else if (!report!.ok) reject(new SyncError(report!));
+        else resolve(report!);
+      });
+    });
   }
 
   /**
@@ -103,17 +115,14 @@ export class Syncer {
         results.push(r);
         wake?.();
       };
-      this.#track(list.length, this.#run(list, { ...options, signal }, onResult), false).then(
-        () => {
-          finished = true;
-          wake?.();
-        },
-        (err: unknown) => {
-          failure = stop.signal.aborted ? null : err;
-          finished = true;
-          wake?.();
-        },
-      );
+      const n = list.length;
+      this.#begin(n);
+      this.#run(list, { ...options, signal }, onResult, (_report, err) => {
+        this.#end(n);
+        if (err !== undefined) failure = stop.signal.aborted ? null : err;
+        finished = true;
+        wake?.();
+      });
     }
     async function* iterate(): AsyncGenerator<TargetResult> {
       try {
@@ -178,32 +187,51 @@ export class Syncer {
     return null;
   }
 
-  /** Counts the call against maxQueue until it settles; `reject` turns a failed report into a SyncError. */
-  #track(n: number, call: Promise<SyncReport>, reject: boolean): Promise<SyncReport> {
+  /** A call counts against maxQueue, and keeps close() waiting, from #begin until #end. */
+  #begin(n: number): void {
     this.#depth += n;
-    this.#inflight.add(call);
-    return call.then(
-      (report) => {
-        this.#depth -= n;
-        this.#inflight.delete(call);
-        if (reject && !report.ok) throw new SyncError(report);
-        return report;
-      },
-      (err: unknown) => {
-        this.#depth -= n;
-        this.#inflight.delete(call);
-        throw err;
-      },
-    );
+    this.#calls++;
   }
 
-  #run(list: readonly SyncTarget[], options: SyncOptions | undefined, onResult: ((r: TargetResult) => void) | undefined): Promise<SyncReport> {
+  #end(n: number): void {
+    this.#depth -= n;
+    if (--this.#calls === 0) this.#drained?.();
+  }
+
+  /** Runs one call; `settle` gets its report, or the error that stopped it, exactly once. */
+  #run(
+    list: readonly SyncTarget[],
+    options: SyncOptions | undefined,
+    onResult: ((r: TargetResult) => void) | undefined,
+    settle: (report: SyncReport | null, err?: unknown) => void,
+  ): void {
+    let settled = false;
+    const done = (report: SyncReport | null, err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      settle(report, err);
+    };
+    try {
+      this.#start(list, options, onResult, done);
+    } catch (err) {
+      // A bug of ours thrown before any answer: the call fails, and close() does not wait for it.
+      done(null, err);
+    }
+  }
+
+  #start(
+    list: readonly SyncTarget[],
+    options: SyncOptions | undefined,
+    onResult: ((r: TargetResult) => void) | undefined,
+    done: (report: SyncReport | null, err?: unknown) => void,
+  ): void {
     // Most calls pass no options: skip the schema on the hot path of group commit.
     let opts: ResolvedSyncOptions;
     try {
       opts = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
     } catch (err) {
-      return Promise.reject(err);
+      done(null, err);
+      return;
     }
     const started = performance.now();
     const mode = opts.mode ?? this.#options.mode;
@@ -211,19 +239,23 @@ export class Syncer {
     const requests = list.map((t, i) => toRequest(t, i, mode));
     const simple = !opts.parents && !opts.signal && !onResult && requests.length <= this.#options.maxOpenFiles &&
       requests.every((r) => r.path === null);
-    const results = simple
-      ? syncFds(requests, this.#pool, this.#scheduler, strategy)
-      : new Call(
-          { pool: this.#pool, scheduler: this.#scheduler, maxOpenFiles: this.#options.maxOpenFiles },
-          { strategy, parents: opts.parents, signal: opts.signal, onResult },
-        ).run(requests);
-    return results.then((r) => makeReport(r, strategy, this.#pool, started));
+    const report = (results: TargetResult[]) => done(makeReport(results, strategy, this.#pool, started));
+    if (simple) {
+      syncFds(requests, this.#pool, this.#scheduler, strategy, report);
+      return;
+    }
+    new Call(
+      { pool: this.#pool, scheduler: this.#scheduler, maxOpenFiles: this.#options.maxOpenFiles },
+      { strategy, parents: opts.parents, signal: opts.signal, onResult },
+    )
+      .run(requests)
+      .then(report, (err: unknown) => done(null, err));
   }
 
   /** Waits for calls in flight, then stops the pool. Later sync() calls reject with ClosedError. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inflight]);
+      if (this.#calls > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
       await this.#pool.destroy();
     })();
     return this.#closing;
