@@ -13,6 +13,8 @@ import * as assert from 'uvu/assert';
 import { OPS } from '@fsync2/native';
 import { AbortError, Syncer, SyncError, type SyncReport, type TargetResult, type Strategy, type Mode } from '@fsync2/core';
 import { FakeBackend, rng, type FakeFile, type LogEntry } from './fake-backend.js';
+import { Scheduler, type FlushOutcome, type Waiter } from '../../packages/core/dist/scheduler.js';
+import { Planner } from '../../packages/core/dist/planner.js';
 
 const { EIO, ENOSPC } = constants.errno;
 const SEEDS = Number(process.env.FSYNC2_MODEL_SEEDS ?? 600);
@@ -175,5 +177,40 @@ test(`the rule holds over ${SEEDS} seeded interleavings`, async () => {
   assert.ok(totals.aborted > 0, 'no abort took effect');
 });
 
+test('a plan that throws (a bug of ours) fails every request it held, never durable, none left pending', async () => {
+  const all = files();
+  const backend = new FakeBackend(2, all, rng(1));
+  const planner = new Planner({ allowSyncfs: true, syncfsMinShare: 0.5, syncfsMaxForeignBytes: 0, explore: 0 });
+  let calls = 0;
+  const choose = planner.choose.bind(planner);
+  planner.choose = (...args) => {
+    if (++calls === 1) throw new Error('planner bug');
+    return choose(...args);
+  };
+  const scheduler = new Scheduler(backend, { windowUs: 0, maxBatch: 4096 }, planner);
+  const answer = (fd: number) =>
+    new Promise<FlushOutcome>((settle) => {
+      const f = backend.file(fd);
+      const w: Waiter = {
+        file: { key: `${f.dev}:${f.ino}`, dev: f.dev, ino: f.ino, birth: 0n, kind: 1, fs: null },
+        fd, pathOnly: false, mode: 'data', strategy: 'perFile', settle, state: 'new', arrivedAt: 0,
+      };
+      scheduler.enqueue(w);
+    });
+  const held = await Promise.all([answer(all[0]!.fd), answer(all[1]!.fd)]);
+  for (const o of held) {
+    assert.ok(o.workerError, 'a request of the failed plan has no error');
+    assert.match(o.reason ?? '', /plan failed: planner bug/);
+    assert.is(o.errno, 0);
+  }
+  assert.is(backend.log.length, 0, 'the failed plan issued a flush');
+  // The files' data may not be durable: like any failure of theirs, remembered until reset().
+  assert.ok((await answer(all[0]!.fd)).sticky);
+  assert.is(scheduler.queued + scheduler.inflight, 0);
+  // Another file is planned normally afterwards.
+  const later = await answer(all[2]!.fd);
+  assert.is(later.errno, 0);
+  assert.is(later.workerError, null);
+});
 
 test.run();
