@@ -7,7 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CACHESTAT, loadNative, OPS, SYNC_FILE_RANGE, URING, type NativeBinding } from '@fsync2/native';
-import { closedFd, mkfifo, scratch, statfsType, TMPFS, writeFiles } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { closedFd, mkfifo, scratch, skipBecause, statfsType, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -146,6 +147,38 @@ test('describeFd: statx identity, mode, f_type and flags in one crossing; errno 
     fs.closeSync(pathFd);
     assert.is(native.describeFd(closedFd(), out), EBADF);
     assert.throws(() => native.describeFd(0, new BigUint64Array(2) as never), /describeFd/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('describeFd: f_type stays true when a mount point is reused by another filesystem', () => {
+  // The addon caches f_type per mount, keyed by the never-reused unique mount id (Linux 6.8+). A
+  // key that a later mount could get again (the plain mount id, st_dev of an anonymous device)
+  // would call the new ramfs the tmpfs that had the number: wrong about what is volatile.
+  const name = 'describeFd across remounts';
+  if (skipBecause(name, process.getuid?.() === 0 ? null : 'needs root to mount tmpfs and ramfs')) return;
+  const s = scratch();
+  const out = new BigUint64Array(6);
+  try {
+    const types = [['tmpfs', 0x01021994], ['ramfs', 0x858458f6]] as const;
+    for (let round = 0; round < 6; round++) {
+      const [type, magic] = types[round % 2]!;
+      execFileSync('mount', ['-t', type, 'none', s.dir]);
+      try {
+        const file = path.join(s.dir, `f${round}`);
+        fs.writeFileSync(file, 'x');
+        const fd = fs.openSync(file, 'r');
+        // Twice: the second answer comes from the cache.
+        for (let i = 0; i < 2; i++) {
+          assert.is(native.describeFd(fd, out), 0);
+          assert.is(Number(out[4]), magic, `round ${round}: ${type}`);
+        }
+        fs.closeSync(fd);
+      } finally {
+        execFileSync('umount', [s.dir]);
+      }
+    }
   } finally {
     s.cleanup();
   }

@@ -24,6 +24,7 @@ struct AddonData {
   // Why io_uring is off in this thread for good: disableUring(), or a ring that failed in the
   // middle of a batch (it is not trusted again). 0 while io_uring may be used.
   int uring_off = 0;
+  FsTypeCache fs_types;
 };
 
 AddonData* DataOf(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -87,7 +88,7 @@ Napi::Value DescribeFd(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   auto out = info[1].As<Napi::TypedArrayOf<uint64_t>>();
-  return Napi::Number::New(env, describe_fd(FdArg(info, 0), out.Data()));
+  return Napi::Number::New(env, describe_fd(FdArg(info, 0), out.Data(), &DataOf(env)->fs_types));
 }
 
 int RunOp(int fd, unsigned char op) {

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <unordered_map>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -117,15 +119,44 @@ constexpr unsigned kSfrWrite = 2;
 constexpr unsigned kSfrWaitAfter = 4;
 #endif
 
+// Linux 6.8+: a 64-bit mount id that is never reused while the system runs (older headers lack it).
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U
+#endif
+
+// f_type by unique mount id, for one thread. A mount's superblock never changes and a unique id
+// is never given to another mount, so an entry can never go stale; without unique ids (before
+// Linux 6.8) nothing is cached and every describe asks fstatfs. Plain mount ids are reused after
+// an unmount: a cache keyed by them could call a new ramfs the tmpfs that had its number.
+class FsTypeCache {
+ public:
+  bool find(uint64_t mnt, uint32_t* type) const {
+    auto it = types_.find(mnt);
+    if (it == types_.end()) return false;
+    *type = it->second;
+    return true;
+  }
+  void add(uint64_t mnt, uint32_t type) {
+    if (types_.size() >= kMaxMounts) types_.clear();  // bounded, whatever a process mounts
+    types_.emplace(mnt, type);
+  }
+
+ private:
+  static constexpr size_t kMaxMounts = 4096;
+  std::unordered_map<uint64_t, uint32_t> types_;
+};
+
 // What names a file and how it can be flushed, in one crossing for the caller's thread:
 // out = [st_dev, st_ino, birth time ns (0 if unknown), st_mode, f_type (0 if unknown), fd flags].
-// Returns 0 or the errno of fstat; f_type and the flags are best effort.
-inline int describe_fd(int fd, uint64_t out[6]) {
+// Returns 0 or the errno of fstat; f_type and the flags are best effort. `cache` (may be null)
+// saves the fstatfs of a mount seen before.
+inline int describe_fd(int fd, uint64_t out[6], FsTypeCache* cache = nullptr) {
   bool done = false;
+  uint64_t mnt = 0;
 #if defined(__linux__) && defined(STATX_BTIME)
   struct statx sx;
   int err = retry_eintr([&] {
-    return statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_BTIME, &sx);
+    return statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID_UNIQUE, &sx);
   });
   if (err != 0 && err != ENOSYS) return err;
   if (err == 0) {
@@ -136,6 +167,9 @@ inline int describe_fd(int fd, uint64_t out[6]) {
                  ? static_cast<uint64_t>(sx.stx_btime.tv_sec) * 1000000000ull + sx.stx_btime.tv_nsec
                  : 0;
     out[3] = sx.stx_mode;
+    // stx_mnt_id sits at byte 144 of the kernel's struct statx; glibc before 2.38 calls it padding.
+    static_assert(sizeof(sx) >= 152, "struct statx holds stx_mnt_id");
+    if (sx.stx_mask & STATX_MNT_ID_UNIQUE) std::memcpy(&mnt, reinterpret_cast<const char*>(&sx) + 144, sizeof(mnt));
     done = true;
   }
 #endif
@@ -148,8 +182,14 @@ inline int describe_fd(int fd, uint64_t out[6]) {
     out[2] = 0;
     out[3] = static_cast<uint64_t>(st.st_mode);
   }
-  double type = fs_type(fd);
-  out[4] = type < 0 ? 0 : static_cast<uint64_t>(type);
+  uint32_t known;
+  if (cache && mnt != 0 && cache->find(mnt, &known)) {
+    out[4] = known;
+  } else {
+    double type = fs_type(fd);
+    out[4] = type < 0 ? 0 : static_cast<uint64_t>(type);
+    if (cache && mnt != 0 && type >= 0) cache->add(mnt, static_cast<uint32_t>(type));
+  }
   double flags = fd_flags(fd);
   out[5] = flags < 0 ? 0 : static_cast<uint64_t>(flags);
   return 0;
