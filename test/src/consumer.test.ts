@@ -23,13 +23,37 @@ const PLATFORM = `${process.platform}-${process.arch}`;
 const work = scratch('fsync2-consumer-');
 const tarballs = {} as Record<Pkg, string>;
 
-/** A fresh shell's environment, plus npm settings for an offline-headers node-gyp and quiet npm. */
+/**
+ * npm's user and global config files as they are, minus any `nodedir` line (a machine may set one:
+ * this one's ~/.npmrc has nodedir=/usr), so that a source build must find Node's headers itself.
+ * Registry, proxy and CA settings are kept.
+ */
+const npmrc = (() => {
+  const out: Record<string, string> = {};
+  for (const [key, name] of [['userconfig', 'user.npmrc'], ['globalconfig', 'global.npmrc']] as const) {
+    let file = '';
+    try {
+      file = execFileSync('npm', ['config', 'get', key], { encoding: 'utf8', env: baseEnv() }).trim();
+    } catch {
+      // no npm: every npm step fails anyway, with its own message
+    }
+    const text = file && fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const copy = path.join(work.dir, name);
+    fs.writeFileSync(copy, text.split('\n').filter((l) => !/^\s*nodedir\s*=/.test(l)).join('\n'));
+    out[`npm_config_${key}`] = copy;
+  }
+  return out;
+})();
+
+/**
+ * A fresh shell's environment and quiet npm. No nodedir is configured, and node-gyp cannot download
+ * headers (an unreachable dist-url, an empty devdir, so no cached headers either): a source build
+ * must find this Node's own headers by itself, as it must on a user's machine offline.
+ */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = baseEnv();
-  // node-gyp's headers without nodejs.org: the configured nodedir, else this Node's own prefix.
-  const prefix = path.dirname(path.dirname(process.execPath));
-  const nodedir = process.env.npm_config_nodedir ?? (fs.existsSync(path.join(prefix, 'include/node/node_api.h')) ? prefix : undefined);
-  if (nodedir) env.npm_config_nodedir = nodedir;
+  const env = { ...baseEnv(), ...npmrc }; // (no npm_* variables of this run)
+  env.npm_config_dist_url = 'http://127.0.0.1:9';
+  env.npm_config_devdir = path.join(work.dir, 'node-gyp-devdir');
   env.npm_config_audit = 'false';
   env.npm_config_fund = 'false';
   env.npm_config_update_notifier = 'false';
@@ -271,6 +295,10 @@ test('npm: a prebuilt that cannot load, with a compiler: node-gyp builds the add
   fs.rmSync(path.join(nativeDir, 'build'), { recursive: true, force: true });
   const log = await sh('npm', ['rebuild', '@fsync2/native', '--foreground-scripts'], npmDir);
   assert.ok(fs.existsSync(path.join(nativeDir, 'build/Release/fsync2.node')), `compiled:\n${log}`);
+  // Offline: no nodedir was configured and downloads cannot work (cleanEnv), so the install script
+  // gave node-gyp this Node's own headers.
+  const gypi = fs.readFileSync(path.join(nativeDir, 'build/config.gypi'), 'utf8');
+  assert.ok(gypi.includes(`"nodedir": ${JSON.stringify(path.dirname(path.dirname(process.execPath)))}`), `node-gyp used this Node's headers:\n${gypi.match(/"nodedir".*/)?.[0]}`);
   const out = JSON.parse(await sh(process.execPath, ['program.mjs'], npmDir));
   assert.is(out.backend, 'native');
   assert.is(out.nativeSource, 'build');
