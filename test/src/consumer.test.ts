@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanEnv as baseEnv, REPO, scratch } from './helpers.js';
+import { cleanEnv as baseEnv, pnpmScript, REPO, scratch } from './helpers.js';
 
 const exec = promisify(execFile);
 const PACKAGES = ['native', 'workers', 'core', 'cli'] as const;
@@ -60,11 +60,11 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-/** pnpm as this test run was started (npx pnpm@…), else the one on PATH. */
+/** pnpm as this test run was started (npx pnpm@…), else the one on PATH, else the packageManager one. */
 function pnpm(): { cmd: string; pre: string[] } {
-  const execpath = process.env.npm_execpath;
-  if (execpath && /pnpm/.test(path.basename(execpath)) && fs.existsSync(execpath)) return { cmd: process.execPath, pre: [execpath] };
-  return { cmd: 'pnpm', pre: [] };
+  const script = pnpmScript();
+  if (!script) throw new Error('pnpm not found (npm_execpath, PATH, or npm exec of the packageManager version)');
+  return { cmd: process.execPath, pre: [script] };
 }
 
 async function sh(cmd: string, args: string[], cwd: string, env = cleanEnv(), timeout = 600_000): Promise<string> {
