@@ -338,7 +338,16 @@ test('a pnpm workspace that depends on the tarballs: install scripts blocked (pn
   assert.is(out.durable, true);
   assert.is(out.streamed, 40);
   await sh(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], app);
-  console.log(`INFO pnpm workspace on the tarballs (install scripts blocked): backend ${out.backend}, nativeSource ${out.nativeSource}; strict tsc passes`);
+  // The README's way to allow the install script (and so the source build where the prebuilt does
+  // not fit): approve-builds runs it now; with the prebuilt fitting, it compiles nothing.
+  const approved = await sh(p.cmd, [...p.pre, 'approve-builds', '--all'], ws, cleanEnv({ CC: 'false', CXX: 'false' }));
+  assert.match(approved, /@fsync2\/native install\$ node scripts\/install\.cjs/, `approve-builds ran the install script:\n${approved}`);
+  assert.not.match(approved, /could not build/);
+  // (written to pnpm-workspace.yaml, or to package.json's "pnpm" field where the root has one, as here)
+  const settings = ['pnpm-workspace.yaml', 'package.json'].map((f) => fs.readFileSync(path.join(ws, f), 'utf8')).join('\n');
+  assert.match(settings, /onlyBuiltDependencies["']?:[\s\S]*@fsync2\/native/, settings);
+  assert.is(JSON.parse(await sh(process.execPath, ['program.mjs'], app)).nativeSource, 'prebuilt');
+  console.log(`INFO pnpm workspace on the tarballs (install scripts blocked): backend ${out.backend}, nativeSource ${out.nativeSource}; strict tsc passes; approve-builds runs the install script`);
 });
 
 test.after(() => work.cleanup());
