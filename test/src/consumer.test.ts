@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanEnv as baseEnv, REPO, scratch } from './helpers.js';
+import { cleanEnv as baseEnv, pnpmScript, REPO, scratch } from './helpers.js';
 
 const exec = promisify(execFile);
 const PACKAGES = ['native', 'workers', 'core', 'cli'] as const;
@@ -23,24 +23,48 @@ const PLATFORM = `${process.platform}-${process.arch}`;
 const work = scratch('fsync2-consumer-');
 const tarballs = {} as Record<Pkg, string>;
 
-/** A fresh shell's environment, plus npm settings for an offline-headers node-gyp and quiet npm. */
+/**
+ * npm's user and global config files as they are, minus any `nodedir` line (a machine may set one:
+ * this one's ~/.npmrc has nodedir=/usr), so that a source build must find Node's headers itself.
+ * Registry, proxy and CA settings are kept.
+ */
+const npmrc = (() => {
+  const out: Record<string, string> = {};
+  for (const [key, name] of [['userconfig', 'user.npmrc'], ['globalconfig', 'global.npmrc']] as const) {
+    let file = '';
+    try {
+      file = execFileSync('npm', ['config', 'get', key], { encoding: 'utf8', env: baseEnv() }).trim();
+    } catch {
+      // no npm: every npm step fails anyway, with its own message
+    }
+    const text = file && fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const copy = path.join(work.dir, name);
+    fs.writeFileSync(copy, text.split('\n').filter((l) => !/^\s*nodedir\s*=/.test(l)).join('\n'));
+    out[`npm_config_${key}`] = copy;
+  }
+  return out;
+})();
+
+/**
+ * A fresh shell's environment and quiet npm. No nodedir is configured, and node-gyp cannot download
+ * headers (an unreachable dist-url, an empty devdir, so no cached headers either): a source build
+ * must find this Node's own headers by itself, as it must on a user's machine offline.
+ */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = baseEnv();
-  // node-gyp's headers without nodejs.org: the configured nodedir, else this Node's own prefix.
-  const prefix = path.dirname(path.dirname(process.execPath));
-  const nodedir = process.env.npm_config_nodedir ?? (fs.existsSync(path.join(prefix, 'include/node/node_api.h')) ? prefix : undefined);
-  if (nodedir) env.npm_config_nodedir = nodedir;
+  const env = { ...baseEnv(), ...npmrc }; // (no npm_* variables of this run)
+  env.npm_config_dist_url = 'http://127.0.0.1:9';
+  env.npm_config_devdir = path.join(work.dir, 'node-gyp-devdir');
   env.npm_config_audit = 'false';
   env.npm_config_fund = 'false';
   env.npm_config_update_notifier = 'false';
   return { ...env, ...extra };
 }
 
-/** pnpm as this test run was started (npx pnpm@…), else the one on PATH. */
+/** pnpm as this test run was started (npx pnpm@…), else the one on PATH, else the packageManager one. */
 function pnpm(): { cmd: string; pre: string[] } {
-  const execpath = process.env.npm_execpath;
-  if (execpath && /pnpm/.test(path.basename(execpath)) && fs.existsSync(execpath)) return { cmd: process.execPath, pre: [execpath] };
-  return { cmd: 'pnpm', pre: [] };
+  const script = pnpmScript();
+  if (!script) throw new Error('pnpm not found (npm_execpath, PATH, or npm exec of the packageManager version)');
+  return { cmd: process.execPath, pre: [script] };
 }
 
 async function sh(cmd: string, args: string[], cwd: string, env = cleanEnv(), timeout = 600_000): Promise<string> {
@@ -271,6 +295,10 @@ test('npm: a prebuilt that cannot load, with a compiler: node-gyp builds the add
   fs.rmSync(path.join(nativeDir, 'build'), { recursive: true, force: true });
   const log = await sh('npm', ['rebuild', '@fsync2/native', '--foreground-scripts'], npmDir);
   assert.ok(fs.existsSync(path.join(nativeDir, 'build/Release/fsync2.node')), `compiled:\n${log}`);
+  // Offline: no nodedir was configured and downloads cannot work (cleanEnv), so the install script
+  // gave node-gyp this Node's own headers.
+  const gypi = fs.readFileSync(path.join(nativeDir, 'build/config.gypi'), 'utf8');
+  assert.ok(gypi.includes(`"nodedir": ${JSON.stringify(path.dirname(path.dirname(process.execPath)))}`), `node-gyp used this Node's headers:\n${gypi.match(/"nodedir".*/)?.[0]}`);
   const out = JSON.parse(await sh(process.execPath, ['program.mjs'], npmDir));
   assert.is(out.backend, 'native');
   assert.is(out.nativeSource, 'build');
@@ -310,7 +338,16 @@ test('a pnpm workspace that depends on the tarballs: install scripts blocked (pn
   assert.is(out.durable, true);
   assert.is(out.streamed, 40);
   await sh(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], app);
-  console.log(`INFO pnpm workspace on the tarballs (install scripts blocked): backend ${out.backend}, nativeSource ${out.nativeSource}; strict tsc passes`);
+  // The README's way to allow the install script (and so the source build where the prebuilt does
+  // not fit): approve-builds runs it now; with the prebuilt fitting, it compiles nothing.
+  const approved = await sh(p.cmd, [...p.pre, 'approve-builds', '--all'], ws, cleanEnv({ CC: 'false', CXX: 'false' }));
+  assert.match(approved, /@fsync2\/native install\$ node scripts\/install\.cjs/, `approve-builds ran the install script:\n${approved}`);
+  assert.not.match(approved, /could not build/);
+  // (written to pnpm-workspace.yaml, or to package.json's "pnpm" field where the root has one, as here)
+  const settings = ['pnpm-workspace.yaml', 'package.json'].map((f) => fs.readFileSync(path.join(ws, f), 'utf8')).join('\n');
+  assert.match(settings, /onlyBuiltDependencies["']?:[\s\S]*@fsync2\/native/, settings);
+  assert.is(JSON.parse(await sh(process.execPath, ['program.mjs'], app)).nativeSource, 'prebuilt');
+  console.log(`INFO pnpm workspace on the tarballs (install scripts blocked): backend ${out.backend}, nativeSource ${out.nativeSource}; strict tsc passes; approve-builds runs the install script`);
 });
 
 test.after(() => work.cleanup());

@@ -161,6 +161,38 @@ test('migration: every source is deleted, each only after its copy was durable; 
   }
 });
 
+test('migration: a destination whose ancestors do not exist yet: each new directory is flushed with its parent', async () => {
+  const s = scratch();
+  const real = createSyncer();
+  try {
+    const src = path.join(s.dir, 'old');
+    tree(src, 8);
+    const dest = path.join(s.dir, 'x', 'y', 'new');
+    // The migration's syncer, recording what it is asked to flush with parents: true.
+    const flushed = new Set<string>();
+    const syncer = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'sync' || prop === 'each') {
+          return (targets: string[], options?: { parents?: boolean }) => {
+            if (options?.parents) for (const t of targets) flushed.add(path.resolve(t));
+            return (target[prop] as (...a: unknown[]) => unknown).call(target, targets, options);
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const result = await migrate(src, dest, { syncer });
+    assert.is(result.removed, 8);
+    for (const d of [path.join(s.dir, 'x'), path.join(s.dir, 'x', 'y'), dest]) {
+      assert.ok(flushed.has(d), `${d} flushed with its entry in its parent (${[...flushed].filter((f) => !f.includes('old')).join(', ')})`);
+    }
+  } finally {
+    await real.close();
+    s.cleanup();
+  }
+});
+
 test('migration: copies on tmpfs are flushed but never durable, so no source is deleted', async () => {
   if (skipBecause('migration to tmpfs', fs.existsSync(TMPFS) ? null : `${TMPFS} does not exist`)) return;
   const s = scratch();

@@ -116,3 +116,27 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
     .join(':');
   return { ...env, ...extra };
 }
+
+/**
+ * pnpm's entry script, to run with a given node: the one this test run was started with
+ * (`npx pnpm@… test`), else `pnpm` on PATH, else the root package.json's `packageManager` version
+ * fetched through npm (so `node test/run.mjs consumer` works too). null when none of that works.
+ */
+export function pnpmScript(): string | null {
+  const execpath = process.env.npm_execpath;
+  if (execpath && /pnpm/.test(path.basename(execpath)) && fs.existsSync(execpath)) return execpath;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const p = path.join(dir, 'pnpm');
+    if (dir && fs.existsSync(p)) return fs.realpathSync(p);
+  }
+  const pm = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).packageManager as string | undefined;
+  if (!pm?.startsWith('pnpm@')) return null;
+  try {
+    const bin = execFileSync('npm', ['exec', '--yes', `--package=${pm}`, '-c', 'command -v pnpm'], {
+      encoding: 'utf8', env: cleanEnv(), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'ignore'], timeout: 300_000,
+    }).trim();
+    return bin && fs.existsSync(bin) ? fs.realpathSync(bin) : null;
+  } catch {
+    return null;
+  }
+}

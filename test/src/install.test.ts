@@ -30,7 +30,7 @@ test('a failing compiler: install exits 0 with a message; loadNative() reports w
     const pkg = path.join(REPO, 'packages/native');
     const copy = path.join(s.dir, 'native');
     fs.mkdirSync(copy);
-    for (const entry of ['package.json', 'binding.gyp', 'src', 'dist']) {
+    for (const entry of ['package.json', 'binding.gyp', 'src', 'scripts', 'dist']) {
       fs.cpSync(path.join(pkg, entry), path.join(copy, entry), { recursive: true });
     }
     // The dependencies, dereferenced out of pnpm's store so the copy stands alone.

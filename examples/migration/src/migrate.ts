@@ -73,7 +73,11 @@ export async function migrate(srcRoot: string, destRoot: string, options: Migrat
     for (const rel of ['', ...dirs]) {
       const dest = path.join(destRoot, rel);
       try {
-        await fs.mkdir(dest, { recursive: true });
+        const first = await fs.mkdir(dest, { recursive: true });
+        // The destination's own ancestors that mkdir had to create need durable entries too.
+        if (rel === '' && first !== undefined) {
+          for (let d = path.resolve(dest, '..'); d.length >= path.resolve(first).length; d = path.dirname(d)) made.push(d);
+        }
         made.push(dest);
       } catch (err) {
         broken.set(rel, `cannot create ${dest}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);

@@ -15,7 +15,7 @@
 // a writeback error the failed pages may be gone, so only a rewrite could make them durable).
 import { constants } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
+import { crc32 } from 'node:zlib'; // Node 20.15+ (hence engines >=20.15)
 import { createSyncer, type Syncer } from '@fsync2/core';
 
 /** Record layout: u32 payload length, u32 crc32 of (lsn, payload), u64 lsn, payload. Little-endian. */
@@ -134,6 +134,7 @@ export class Wal {
     return this.#syncer;
   }
 
+  /** Closes the log once every append() has been answered: the appenders' flushes use its descriptor. */
   async close(): Promise<void> {
     while (this.#writing) await new Promise((r) => setImmediate(r));
     await this.#fh.close();

