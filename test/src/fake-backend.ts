@@ -24,7 +24,13 @@ export interface LogEntry {
   died: boolean;
 }
 
+import { Syncer, type SyncerOptions } from '@fsync2/core';
 import { rng } from './helpers.js';
+
+/** A Syncer over a given pool: the constructor's second parameter is internal (not in the .d.ts). */
+export function syncerWithPool(options: SyncerOptions, pool: FlushBackend): Syncer {
+  return new (Syncer as unknown as new (o: SyncerOptions, p: FlushBackend) => Syncer)(options, pool);
+}
 export { rng };
 
 const EXT4 = 0xef53;

@@ -11,8 +11,8 @@ import { constants } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OPS } from '@fsync2/native';
-import { AbortError, Syncer, SyncError, type SyncReport, type TargetResult, type Strategy, type Mode } from '@fsync2/core';
-import { FakeBackend, rng, type FakeFile, type LogEntry } from './fake-backend.js';
+import { AbortError, SyncError, type SyncReport, type TargetResult, type Strategy, type Mode } from '@fsync2/core';
+import { FakeBackend, rng, syncerWithPool, type FakeFile, type LogEntry } from './fake-backend.js';
 import { Scheduler, type FlushOutcome, type Waiter } from '../../packages/core/dist/scheduler.js';
 import { Planner } from '../../packages/core/dist/planner.js';
 
@@ -45,7 +45,7 @@ async function runSeed(seed: number): Promise<{ calls: number; durable: number; 
   const backend = new FakeBackend(1 + Math.floor(random() * 4), all, random);
   backend.dieProbability = random() < 0.3 ? 0.05 : 0;
   const windowUs = pick([0, 0, 0, 200, 1500]);
-  const syncer = new Syncer(
+  const syncer = syncerWithPool(
     { strategy: pick(STRATEGIES), groupCommit: { windowUs, maxBatch: 1 + Math.floor(random() * 5) }, maxQueue: 1_000_000 },
     backend,
   );

@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OPS } from '@fsync2/native';
 import { FlushLane, FlushPool, WorkerError, KIND } from '@fsync2/workers';
-import { Syncer, type SyncError } from '@fsync2/core';
+import type { SyncError } from '@fsync2/core';
+import { syncerWithPool } from './fake-backend.js';
 import { FIXTURES, mkfifo, scratch, writeFiles } from './helpers.js';
 
 const run = promisify(execFile);
@@ -122,7 +123,7 @@ test('a worker that dies mid-plan fails its task with WorkerError; the pool serv
 test('through sync(): targets on a dead worker fail with ERR_FSYNC2_WORKER, never durable', async () => {
   const s = scratch();
   const pool = new FlushPool({ minThreads: 1, maxThreads: 1, filename: path.join(FIXTURES, 'dying-worker.cjs'), lane: false });
-  const syncer = new Syncer({ strategy: 'perFile' }, pool);
+  const syncer = syncerWithPool({ strategy: 'perFile' }, pool);
   try {
     const files = writeFiles(s.dir, 3);
     const die = path.join(s.dir, 'x.die');

@@ -1,5 +1,5 @@
 // The public object: options in, a scheduler over a pool of flush threads, an answer per call.
-import { FlushPool, type FlushBackend } from '@fsync2/workers';
+import { FlushPool, type FlushBackend, type NativeSource } from '@fsync2/workers';
 import { Call } from './call.js';
 import { syncFds } from './fd-call.js';
 import { ClosedError, QueueFullError, SyncError } from './errors.js';
@@ -38,7 +38,13 @@ export class Syncer {
   #depth = 0;
   #closing: Promise<void> | null = null;
 
-  /** `pool` replaces the thread pool: for tests with a fake backend, or to share one pool. */
+  constructor(options?: SyncerOptions);
+  /**
+   * `pool` replaces the thread pool, for tests with a fake backend: not public API, stripped
+   * from the published .d.ts.
+   * @internal
+   */
+  constructor(options: SyncerOptions | undefined, pool: FlushBackend);
   constructor(options: SyncerOptions = {}, pool?: FlushBackend) {
     this.#options = parseOptions(syncerOptionsSchema, options, 'options');
     this.#pool = pool ?? new FlushPool(this.#options.pool);
@@ -68,7 +74,7 @@ export class Syncer {
   }
 
   /** Which addon binary runs: 'prebuilt' or 'build' (compiled from source); null on the pure-TS path. */
-  get nativeSource(): 'prebuilt' | 'build' | null {
+  get nativeSource(): NativeSource | null {
     return this.#pool.nativeSource ?? null;
   }
 
