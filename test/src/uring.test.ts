@@ -169,6 +169,45 @@ test('flushBatchUring: mixed ops (WRITEBACK, SYNCFS, NONE, unknown) each answere
   }
 });
 
+test('kicked flushes (KICK_FDATASYNC, KICK_FSYNC): every file clean on both engines; the errno is the flush\'s alone', () => {
+  const s = scratch();
+  try {
+    for (const [engine, run] of [
+      ['uring', (f: Int32Array, o: Uint8Array, e: Int32Array, n: Float64Array) => native.flushBatchUring(f, o, e, n, 64)],
+      ['sync', (f: Int32Array, o: Uint8Array, e: Int32Array, n: Float64Array) => native.flushBatch(f, o, e, n)],
+    ] as const) {
+      const fds = openAll(writeFiles(s.dir, 100, 16 * 1024, `k-${engine}-`));
+      assert.ok(fds.every((fd) => unflushed(fd) > 0), 'fresh files are dirty: the test would prove nothing');
+      const ops = Uint8Array.from(fds, (_, i) => (i % 2 ? OPS.KICK_FSYNC : OPS.KICK_FDATASYNC));
+      const errnos = new Int32Array(fds.length).fill(-1);
+      const nanos = new Float64Array(fds.length).fill(-1);
+      assert.is(run(fds, ops, errnos, nanos), 0, engine);
+      assert.ok(errnos.every((e) => e === 0), `${engine}: errnos ${[...new Set(errnos)]}`);
+      assert.ok(nanos.every((n) => n > 0), `${engine}: every entry has the duration of its flush`);
+      for (const fd of fds) assert.is(unflushed(fd), 0, `${engine}: fd ${fd} still has dirty or writeback pages`);
+      closeAll(fds);
+    }
+    // A kick that fails (a pipe: ESPIPE; a closed fd: EBADF) is ignored: each entry answers with
+    // its flush's errno, the same on both engines, and a healthy file beside them is flushed.
+    mkfifo(path.join(s.dir, 'fifo'));
+    const pipe = fs.openSync(path.join(s.dir, 'fifo'), fs.constants.O_RDWR);
+    const [good] = openAll(writeFiles(s.dir, 1, 4096, 'good-'));
+    const fds = Int32Array.of(pipe, closedFd(), good!, -1);
+    const ops = Uint8Array.of(OPS.KICK_FDATASYNC, OPS.KICK_FSYNC, OPS.KICK_FDATASYNC, OPS.KICK_FDATASYNC);
+    const ring = new Int32Array(4).fill(-1);
+    const sync = new Int32Array(4).fill(-1);
+    assert.is(native.flushBatchUring(fds, ops, ring), 3);
+    assert.equal([...ring], [EINVAL, EBADF, 0, EBADF]);
+    native.flushBatch(fds, ops, sync);
+    assert.equal([...sync], [...ring]);
+    assert.is(unflushed(good!), 0);
+    fs.closeSync(pipe);
+    fs.closeSync(good!);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('flushBatchUring: depth 8 (and 1) with 100 entries completes every entry; a larger depth grows the ring', () => {
   const s = scratch();
   try {
@@ -505,6 +544,13 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
        const [dir, engine] = process.argv.slice(2);
        const fds = Int32Array.from(fs.readdirSync(dir).filter((f) => f.startsWith('f')), (f) => fs.openSync(dir + '/' + f, 'r'));
        const pool = new FlushPool({ minThreads: 1, maxThreads: 1 });
+       if (engine === 'kicked') {
+         // The uring+kick plan's one task: every file kicked on the thread, then flushed on the ring.
+         const res = await pool.flushWith(fds, new Uint8Array(fds.length).fill(6), { engine: 'uring' });
+         await pool.destroy();
+         console.log(JSON.stringify({ n: fds.length, engine: res.engine === 'uring' ? 'kicked' : res.engine, failed: res.errnos.filter((e) => e !== 0).length }));
+         process.exit(0);
+       }
        if (engine === 'none') {
          // The baseline: the same process and threads, one empty task, no flush at all.
          await pool.flushWith(new Int32Array(0), new Uint8Array(0), { engine: 'sync' });
@@ -520,7 +566,7 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
        console.log(JSON.stringify({ n: fds.length, engine: res.engine, failed: res.errnos.filter((e) => e !== 0).length }));`,
     );
     const counts: Record<string, Record<string, number>> = {};
-    for (const engine of ['uring', 'sync', 'none'] as const) {
+    for (const engine of ['uring', 'sync', 'none', 'kicked'] as const) {
       const dir = path.join(s.dir, engine);
       fs.mkdirSync(dir);
       writeFiles(dir, 200);
@@ -543,6 +589,11 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
     assert.is(sync['fdatasync'], 200, `sync: ${JSON.stringify(sync)}`);
     assert.is(sync['sync_file_range'], 200, `sync: ${JSON.stringify(sync)}`);
     assert.is(sync['io_uring_enter'] ?? 0, runtimeEnters, 'the sync engine entered no ring of its own');
+    // A kicked batch on the ring: the kicks are real sync_file_range syscalls, the flushes are not.
+    const kicked = counts.kicked!;
+    assert.is(kicked['sync_file_range'], 200, `kicked: ${JSON.stringify(kicked)}`);
+    assert.is(kicked['fdatasync'] ?? 0, 0, 'the kicked uring batch issued fdatasync syscalls');
+    assert.ok((kicked['io_uring_enter'] ?? 0) > runtimeEnters, `kicked: ${JSON.stringify(kicked)}`);
   } finally {
     s.cleanup();
   }
