@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CACHESTAT, loadNative, OPS, type NativeBinding } from '@fsync2/native';
 import { FlushPool } from '@fsync2/workers';
+import { localDirtyBytes } from '../../packages/core/dist/dirty.js';
 import { closedFd, mkfifo, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -203,6 +204,22 @@ test('kicked flushes (KICK_FDATASYNC, KICK_FSYNC): every file clean on both engi
     assert.is(unflushed(good!), 0);
     fs.closeSync(pipe);
     fs.closeSync(good!);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('localDirtyBytes: the planner\'s cachestat on the calling thread, for small batches', () => {
+  const s = scratch();
+  try {
+    const fds = openAll(writeFiles(s.dir, 10, 8192));
+    const dirty = localDirtyBytes(fds);
+    assert.ok(dirty !== null && dirty >= 10 * 8192 * 0.5, `dirty ${dirty}`);
+    const e = new Int32Array(10);
+    native.flushBatch(fds, new Uint8Array(10).fill(OPS.FDATASYNC), e);
+    assert.is(localDirtyBytes(fds), 0);
+    assert.is(localDirtyBytes(Int32Array.of(fds[0]!, closedFd())), null, 'one bad fd: the share is unknown');
+    closeAll(fds);
   } finally {
     s.cleanup();
   }

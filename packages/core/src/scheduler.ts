@@ -19,7 +19,7 @@ import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
 import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
-import { systemDirtyBytes } from './dirty.js';
+import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirty.js';
 import { opSyscalls, planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
 import type { Capabilities, Planner } from './planner.js';
 import type { Plan } from './report.js';
@@ -309,6 +309,11 @@ export class Scheduler {
   /** Dirty + writeback bytes of the batch's files (cachestat on a pool thread), or null. */
   async #ownDirty(entries: readonly Entry[]): Promise<number | null> {
     if (!this.#pool.dirty) return null;
+    // A small batch is measured here, without a round trip to the pool (see dirty.ts).
+    if (entries.length <= LOCAL_DIRTY_MAX_FILES && this.#pool.backend === 'native') {
+      const local = localDirtyBytes(Int32Array.from(entries, (e) => e.fd));
+      if (local !== null) return local;
+    }
     try {
       const res = await this.#pool.dirty(Int32Array.from(entries, (e) => e.fd));
       if (res.errno !== 0) return null;
