@@ -343,12 +343,14 @@ export class Scheduler {
     );
     const plan = planGroup(entries, choice.arm, choice.reason);
     const startedAt = performance.now();
+    let endedAt = startedAt;
     let syscalls = 0;
     let failed = 0;
     const requests = entries.reduce((n, e) => n + e.state.inflight!.length, 0);
     const kicks = new Map<Entry, number>();
     const finish = (entry: Entry, errno: number, workerError: Error | null, syscall: string, nanos: number, backend: Backend, id: number) => {
       if (errno !== 0 || workerError) failed++;
+      endedAt = performance.now();
       const kick = kicks.get(entry);
       const syscallIds = kick === undefined ? [id] : [kick, id];
       this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds });
@@ -378,7 +380,8 @@ export class Scheduler {
       );
     }
     await Promise.all(work);
-    const durationMs = performance.now() - startedAt;
+    // Until the last answer, not until this line: the caller's code may run in between.
+    const durationMs = endedAt - startedAt;
     // Failed plans say nothing reliable about cost.
     if (failed === 0) this.#planner.observe(dev, choice, durationMs);
     if (planChannel.hasSubscribers) {
