@@ -135,6 +135,9 @@ test('W2 (100 small files beside 512 MiB of foreign dirty data): a kicked io_uri
   // Whatever the per-file arms turn out to cost, syncfs stays out.
   for (let i = 0; i < 20; i++) p.observe(1n, p.choose(w2, caps), 50);
   assert.is.not(p.choose(w2, caps).arm.plan, 'syncfs');
+  // A handful of files gets no kick (nothing to overlap; a syscall each for nothing).
+  const few = new Planner(policy).choose(input({ files: 4, strategy: 'uring' }), caps);
+  assert.equal(few.arm, { plan: 'uring', depth: 512, workers: 16, kick: false });
   // Without io_uring the kicked plan is the pool's writeback.
   assert.is(new Planner(policy).choose(w2, { ...caps, uring: false }).arm.plan, 'writeback');
 });

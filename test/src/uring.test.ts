@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { CACHESTAT, loadNative, OPS, type NativeBinding } from '@fsync2/native';
 import { FlushPool } from '@fsync2/workers';
 import { localDirtyBytes } from '../../packages/core/dist/dirty.js';
+import { BlockDevice, FS_TYPES, fallocate, skipUnlessReady, syncfs as syncfsDir } from './blockdev.js';
 import { closedFd, mkfifo, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -208,6 +209,37 @@ test('kicked flushes (KICK_FDATASYNC, KICK_FSYNC): every file clean on both engi
     s.cleanup();
   }
 });
+
+// The uring+kick plan's promise: a kick never hides a writeback error from the flush after it.
+// One failing-device case per filesystem and engine: a's data sits on blocks the FUSE server fails
+// to write, b's on healthy ones (layout as in faults.test.ts's writebackCase).
+for (const fsType of FS_TYPES) {
+  test(`kicked flushes on ${fsType}: writeback EIO started by the kick is reported by the flush, on both engines`, async () => {
+    if (skipUnlessReady('kicked flushes under EIO', fsType)) return;
+    const L = 64 * 1024;
+    const dev = await BlockDevice.create({ fs: fsType, name: `kick-${fsType}` });
+    const fds: number[] = [];
+    try {
+      const names = ['ua', 'ub', 'sa', 'sb'].map((n) => path.join(dev.mnt, n));
+      for (const f of names) fallocate(f, 3 * L);
+      assert.ok(syncfsDir(dev.mnt), 'syncfs after fallocate');
+      for (const f of [names[0]!, names[2]!]) for (const r of dev.physicalRanges(f, L, L)) dev.ctl(`fail-writes ${r.offset} ${r.length}`);
+      for (const f of names) fds.push(fs.openSync(f, 'r+'));
+      for (const fd of fds) fs.writeSync(fd, Buffer.alloc(L, 0x5a), 0, L, L);
+      const ops = Uint8Array.of(OPS.KICK_FDATASYNC, OPS.KICK_FSYNC);
+      const ring = new Int32Array(2).fill(-1);
+      native.flushBatchUring(Int32Array.of(fds[0]!, fds[1]!), ops, ring, undefined, 64);
+      const sync = new Int32Array(2).fill(-1);
+      native.flushBatch(Int32Array.of(fds[2]!, fds[3]!), ops, sync);
+      assert.ok(dev.status().failedWrites > 0, 'the server failed the writeback');
+      assert.equal([...ring], [os.constants.errno.EIO, 0], `uring engine: ${[...ring]}`);
+      assert.equal([...sync], [os.constants.errno.EIO, 0], `sync engine: ${[...sync]}`);
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+      await dev.close();
+    }
+  });
+}
 
 test('localDirtyBytes: the planner\'s cachestat on the calling thread, for small batches', () => {
   const s = scratch();

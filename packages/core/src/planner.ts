@@ -93,6 +93,8 @@ const OUTLIER = 3;
 /** io_uring arms: ring depth, and the io-wq worker caps the cost model chooses between. */
 const URING_DEPTH = 512;
 const URING_WORKERS = [16, 64, 256];
+/** Smallest batch offered the uring+kick arm. */
+const KICK_MIN_FILES = 16;
 
 /**
  * A cost model y = a + b·x for one arm on one device: decayed least squares over the last
@@ -216,7 +218,9 @@ export class Planner {
       if (caps.uring) {
         // Worker caps up to the batch's size, and the first at or above it.
         const workerCaps = URING_WORKERS.filter((w, i) => w <= files || i === 0 || URING_WORKERS[i - 1]! < files);
-        for (const kick of [true, false]) {
+        // A kick has something to overlap only in a batch of some size; for a handful of files
+        // it is a syscall each for nothing (and the report would count them).
+        for (const kick of files >= KICK_MIN_FILES ? [true, false] : [false]) {
           for (const workers of workerCaps) arms.push({ plan: 'uring', depth: URING_DEPTH, workers, kick });
         }
       } else {
