@@ -3,8 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fsInfo } from '@fsync2/core';
-import { Planner, type Capabilities, type PlanInput } from '../../packages/core/dist/planner.js';
-import { syncfsReportsErrors } from '../../packages/core/dist/plan.js';
+import { armKey, Planner, type Capabilities, type PlanInput } from '../../packages/core/dist/planner.js';
+import { opSyscalls, planGroup, syncfsReportsErrors, type FlushEntry } from '../../packages/core/dist/plan.js';
+import { OPS } from '@fsync2/native';
+import { KIND } from '@fsync2/workers';
 
 const MIB = 2 ** 20;
 const caps: Capabilities = { native: true, uring: true, syncfsReportsErrors: true, maxThreads: 8 };
@@ -98,20 +100,87 @@ test('the cost model picks the width that measured fastest', () => {
   const arm = (width: number) => ({ arm: { plan: 'perFile' as const, width }, reason: '', x: 200, dataMs: 0 });
   for (let i = 0; i < 4; i++) {
     for (const w of [1, 2, 4, 8]) p.observe(1n, arm(w), w === 4 ? 10 : 50);
-    for (const d of [64, 512]) p.observe(1n, { arm: { plan: 'uring', depth: d }, reason: '', x: 200, dataMs: 0 }, 60);
+    for (const workers of [16, 64, 256]) {
+      for (const kick of [true, false]) p.observe(1n, { arm: { plan: 'uring', depth: 512, workers, kick }, reason: '', x: 200, dataMs: 0 }, 60);
+    }
     for (const w of [1, 2, 4, 8]) p.observe(1n, { arm: { plan: 'writeback', width: w }, reason: '', x: 200, dataMs: 0 }, 60);
   }
   const c = p.choose(input({ files: 200 }), caps);
   assert.equal(c.arm, { plan: 'perFile', width: 4 });
 });
 
-test('exploration tries another eligible plan, rarely, and only on big batches', () => {
-  const always = new Planner({ ...policy, explore: 1 }, () => 0.5);
+test('exploration tries another eligible plan, rarely, only on big batches, and only one that could win', () => {
+  const always = new Planner({ ...policy, allowSyncfs: false, explore: 1 }, () => 0.5);
+  const best = new Planner({ ...policy, allowSyncfs: false }).choose(input(), caps);
   const c = always.choose(input(), caps);
-  assert.is.not(c.arm.plan, 'syncfs');
   assert.match(c.reason, /exploring/);
+  assert.is.not(armKey(c.arm), armKey(best.arm));
+  const ms = (reason: string, key: string) => Number(new RegExp(`${key.replace(/[+/]/g, '\\$&')} (?:predicted )?([\\d.]+) ms`).exec(reason)![1]);
+  assert.ok(ms(c.reason, armKey(c.arm)) <= 2 * ms(best.reason, armKey(best.arm)), c.reason);
   const small = always.choose(input({ files: 3 }), caps);
   assert.not.match(small.reason, /exploring/);
+  // syncfs predicted far ahead of everything else (a batch that owns all the dirty data): no arm
+  // is within reach, so nothing is explored at the user's expense.
+  const far = new Planner({ ...policy, explore: 1 }, () => 0.5).choose(input(), caps);
+  assert.is(far.arm.plan, 'syncfs');
+  assert.not.match(far.reason, /exploring/);
+});
+
+test('W2 (100 small files beside 512 MiB of foreign dirty data): a kicked io_uring batch, never syncfs', () => {
+  const p = new Planner(policy);
+  const w2 = input({ files: 100, ownDirtyBytes: 0.4 * MIB, systemDirtyBytes: 512 * MIB });
+  const c = p.choose(w2, caps);
+  assert.equal(c.arm, { plan: 'uring', depth: 512, workers: 64, kick: true });
+  assert.match(c.reason, /^auto: uring\+kick\/64 predicted/);
+  // Whatever the per-file arms turn out to cost, syncfs stays out.
+  for (let i = 0; i < 20; i++) p.observe(1n, p.choose(w2, caps), 50);
+  assert.is.not(p.choose(w2, caps).arm.plan, 'syncfs');
+  // A handful of files gets no kick (nothing to overlap; a syscall each for nothing).
+  const few = new Planner(policy).choose(input({ files: 4, strategy: 'uring' }), caps);
+  assert.equal(few.arm, { plan: 'uring', depth: 512, workers: 16, kick: false });
+  // Without io_uring the kicked plan is the pool's writeback.
+  assert.is(new Planner(policy).choose(w2, { ...caps, uring: false }).arm.plan, 'writeback');
+});
+
+test('an arm not measured yet is scaled like its measured siblings, so it is not tried just for its prior', () => {
+  const p = new Planner({ ...policy, allowSyncfs: false });
+  const w2 = input({ files: 100 });
+  const first = p.choose(w2, caps);
+  assert.equal(first.arm, { plan: 'uring', depth: 512, workers: 64, kick: true });
+  const prior = Number(/predicted ([\d.]+) ms/.exec(first.reason)![1]);
+  // This device is 4x slower than the priors guess: measured so, twice.
+  p.observe(1n, first, prior * 4);
+  p.observe(1n, first, prior * 4);
+  const next = p.choose(w2, caps);
+  // The unkicked arm's prior is a little above the kicked one's: scaled by the same 4x it stays
+  // behind, instead of looking 4x cheaper than what was measured.
+  // (Unscaled, uring/64's prior would be a quarter of what uring+kick/64 measured, and win.)
+  assert.match(next.reason, /^auto: uring\+kick\/(64|256) predicted/);
+  const predicted = Number(/predicted ([\d.]+) ms/.exec(next.reason)![1]);
+  assert.ok(Math.abs(predicted - prior * 4) < 0.05, `${next.reason} (prior ${prior})`);
+});
+
+test('one outlier moves a measured arm at most 3x; a steady change still gets through', () => {
+  const p = new Planner({ ...policy, allowSyncfs: false });
+  const arm = { arm: { plan: 'perFile' as const, width: 8 }, reason: '', x: 200, dataMs: 0 };
+  const only = () => Number(/predicted ([\d.]+) ms/.exec(p.choose(input({ files: 200, strategy: 'perFile', ownDirtyBytes: 0 }), caps).reason)![1]);
+  for (let i = 0; i < 3; i++) p.observe(1n, arm, 10);
+  for (const w of [1, 2, 4]) for (let i = 0; i < 3; i++) p.observe(1n, { ...arm, arm: { plan: 'perFile', width: w } }, 100);
+  assert.ok(Math.abs(only() - 10) < 0.01, `${only()}`);
+  p.observe(1n, arm, 1000); // a batch that waited behind someone else's I/O
+  assert.ok(only() < 30, `one 1000 ms outlier moved perFile/8 to ${only()} ms`);
+  for (let i = 0; i < 8; i++) p.observe(1n, arm, 1000);
+  // perFile/8 really did slow down: the others (100 ms) are picked now.
+  assert.match(p.choose(input({ files: 200, strategy: 'perFile', ownDirtyBytes: 0 }), caps).reason, /perFile\/[124] predicted 100\.00 ms/);
+});
+
+test('a syncfs whose x (the system\'s dirty data) is unknown teaches the model nothing', () => {
+  const p = new Planner(policy);
+  const named = p.choose(input({ strategy: 'syncfs', ownDirtyBytes: null, systemDirtyBytes: null }), caps);
+  assert.is(named.arm.plan, 'syncfs');
+  const before = p.choose(input(), caps).reason;
+  for (let i = 0; i < 5; i++) p.observe(1n, named, 240); // it flushed a 512 MiB neighbour
+  assert.is(p.choose(input(), caps).reason, before);
 });
 
 test('whether a dirty-data probe is worth a round trip', () => {
@@ -128,6 +197,26 @@ test('the cachestat round trip is skipped when the system is nearly clean', () =
   assert.not.ok(p.needsOwnDirty(4 * MIB));
   assert.ok(p.needsOwnDirty(64 * MIB));
   assert.not.ok(p.needsOwnDirty(null), 'without /proc/meminfo syncfs is excluded anyway');
+});
+
+test('planGroup: uring+kick sends kicked flushes for regular files only, in the one ring task', () => {
+  const e = (fd: number, kind: number, mode: 'data' | 'full', pathOnly = false): FlushEntry => ({ dev: 1n, kind: kind as FlushEntry['kind'], pathOnly, fd, mode });
+  const entries = [e(3, KIND.FILE, 'data'), e(4, KIND.FILE, 'full'), e(5, KIND.DIRECTORY, 'full'), e(6, KIND.FILE, 'data', true), e(7, KIND.FIFO, 'data')];
+  const kicked = planGroup(entries, { plan: 'uring', depth: 512, workers: 64, kick: true }, 'r');
+  assert.is(kicked.plan, 'uring');
+  assert.is(kicked.workers, 64);
+  assert.is(kicked.depth, 512);
+  assert.is(kicked.kicks.length, 0, 'no separate kick task');
+  assert.equal(kicked.flushes.map((f) => f.op), [OPS.KICK_FDATASYNC, OPS.KICK_FSYNC, OPS.FSYNC, OPS.FDATASYNC, OPS.FDATASYNC]);
+  const plain = planGroup(entries, { plan: 'uring', depth: 512, workers: 16, kick: false }, 'r');
+  assert.equal(plain.flushes.map((f) => f.op), [OPS.FDATASYNC, OPS.FSYNC, OPS.FSYNC, OPS.FDATASYNC, OPS.FDATASYNC]);
+  assert.is(plain.workers, 16);
+  assert.is(planGroup(entries, { plan: 'perFile', width: 4 }, 'r').workers, 0);
+  // What the stats count: a kicked flush is a sync_file_range and a flush; on the ring, no fdatasync syscall.
+  assert.equal(opSyscalls(OPS.KICK_FDATASYNC, true), ['sync_file_range', 'io_uring_fdatasync']);
+  assert.equal(opSyscalls(OPS.KICK_FSYNC, false), ['sync_file_range', 'fsync']);
+  assert.equal(opSyscalls(OPS.FDATASYNC, true), ['io_uring_fdatasync']);
+  assert.equal(opSyscalls(OPS.SYNCFS, false), ['syncfs']);
 });
 
 test.run();

@@ -12,6 +12,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CACHESTAT, loadNative, OPS, type NativeBinding } from '@fsync2/native';
 import { FlushPool } from '@fsync2/workers';
+import { localDirtyBytes } from '../../packages/core/dist/dirty.js';
+import { BlockDevice, FS_TYPES, fallocate, skipUnlessReady, syncfs as syncfsDir } from './blockdev.js';
 import { closedFd, mkfifo, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -163,6 +165,92 @@ test('flushBatchUring: mixed ops (WRITEBACK, SYNCFS, NONE, unknown) each answere
     assert.ok(nanos.every((n) => n >= 0), `durations ${[...nanos]}`);
     // The syncfs and the two flushes leave their files clean; a kick alone need not.
     for (const i of [1, 3, 5]) assert.is(unflushed(fds[i]!), 0, `entry ${i}`);
+    closeAll(fds);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('kicked flushes (KICK_FDATASYNC, KICK_FSYNC): every file clean on both engines; the errno is the flush\'s alone', () => {
+  const s = scratch();
+  try {
+    for (const [engine, run] of [
+      ['uring', (f: Int32Array, o: Uint8Array, e: Int32Array, n: Float64Array) => native.flushBatchUring(f, o, e, n, 64)],
+      ['sync', (f: Int32Array, o: Uint8Array, e: Int32Array, n: Float64Array) => native.flushBatch(f, o, e, n)],
+    ] as const) {
+      const fds = openAll(writeFiles(s.dir, 100, 16 * 1024, `k-${engine}-`));
+      assert.ok(fds.every((fd) => unflushed(fd) > 0), 'fresh files are dirty: the test would prove nothing');
+      const ops = Uint8Array.from(fds, (_, i) => (i % 2 ? OPS.KICK_FSYNC : OPS.KICK_FDATASYNC));
+      const errnos = new Int32Array(fds.length).fill(-1);
+      const nanos = new Float64Array(fds.length).fill(-1);
+      assert.is(run(fds, ops, errnos, nanos), 0, engine);
+      assert.ok(errnos.every((e) => e === 0), `${engine}: errnos ${[...new Set(errnos)]}`);
+      assert.ok(nanos.every((n) => n > 0), `${engine}: every entry has the duration of its flush`);
+      for (const fd of fds) assert.is(unflushed(fd), 0, `${engine}: fd ${fd} still has dirty or writeback pages`);
+      closeAll(fds);
+    }
+    // A kick that fails (a pipe: ESPIPE; a closed fd: EBADF) is ignored: each entry answers with
+    // its flush's errno, the same on both engines, and a healthy file beside them is flushed.
+    mkfifo(path.join(s.dir, 'fifo'));
+    const pipe = fs.openSync(path.join(s.dir, 'fifo'), fs.constants.O_RDWR);
+    const [good] = openAll(writeFiles(s.dir, 1, 4096, 'good-'));
+    const fds = Int32Array.of(pipe, closedFd(), good!, -1);
+    const ops = Uint8Array.of(OPS.KICK_FDATASYNC, OPS.KICK_FSYNC, OPS.KICK_FDATASYNC, OPS.KICK_FDATASYNC);
+    const ring = new Int32Array(4).fill(-1);
+    const sync = new Int32Array(4).fill(-1);
+    assert.is(native.flushBatchUring(fds, ops, ring), 3);
+    assert.equal([...ring], [EINVAL, EBADF, 0, EBADF]);
+    native.flushBatch(fds, ops, sync);
+    assert.equal([...sync], [...ring]);
+    assert.is(unflushed(good!), 0);
+    fs.closeSync(pipe);
+    fs.closeSync(good!);
+  } finally {
+    s.cleanup();
+  }
+});
+
+// The uring+kick plan's promise: a kick never hides a writeback error from the flush after it.
+// One failing-device case per filesystem and engine: a's data sits on blocks the FUSE server fails
+// to write, b's on healthy ones (layout as in faults.test.ts's writebackCase).
+for (const fsType of FS_TYPES) {
+  test(`kicked flushes on ${fsType}: writeback EIO started by the kick is reported by the flush, on both engines`, async () => {
+    if (skipUnlessReady('kicked flushes under EIO', fsType)) return;
+    const L = 64 * 1024;
+    const dev = await BlockDevice.create({ fs: fsType, name: `kick-${fsType}` });
+    const fds: number[] = [];
+    try {
+      const names = ['ua', 'ub', 'sa', 'sb'].map((n) => path.join(dev.mnt, n));
+      for (const f of names) fallocate(f, 3 * L);
+      assert.ok(syncfsDir(dev.mnt), 'syncfs after fallocate');
+      for (const f of [names[0]!, names[2]!]) for (const r of dev.physicalRanges(f, L, L)) dev.ctl(`fail-writes ${r.offset} ${r.length}`);
+      for (const f of names) fds.push(fs.openSync(f, 'r+'));
+      for (const fd of fds) fs.writeSync(fd, Buffer.alloc(L, 0x5a), 0, L, L);
+      const ops = Uint8Array.of(OPS.KICK_FDATASYNC, OPS.KICK_FSYNC);
+      const ring = new Int32Array(2).fill(-1);
+      native.flushBatchUring(Int32Array.of(fds[0]!, fds[1]!), ops, ring, undefined, 64);
+      const sync = new Int32Array(2).fill(-1);
+      native.flushBatch(Int32Array.of(fds[2]!, fds[3]!), ops, sync);
+      assert.ok(dev.status().failedWrites > 0, 'the server failed the writeback');
+      assert.equal([...ring], [os.constants.errno.EIO, 0], `uring engine: ${[...ring]}`);
+      assert.equal([...sync], [os.constants.errno.EIO, 0], `sync engine: ${[...sync]}`);
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+      await dev.close();
+    }
+  });
+}
+
+test('localDirtyBytes: the planner\'s cachestat on the calling thread, for small batches', () => {
+  const s = scratch();
+  try {
+    const fds = openAll(writeFiles(s.dir, 10, 8192));
+    const dirty = localDirtyBytes(fds);
+    assert.ok(dirty !== null && dirty >= 10 * 8192 * 0.5, `dirty ${dirty}`);
+    const e = new Int32Array(10);
+    native.flushBatch(fds, new Uint8Array(10).fill(OPS.FDATASYNC), e);
+    assert.is(localDirtyBytes(fds), 0);
+    assert.is(localDirtyBytes(Int32Array.of(fds[0]!, closedFd())), null, 'one bad fd: the share is unknown');
     closeAll(fds);
   } finally {
     s.cleanup();
@@ -505,6 +593,13 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
        const [dir, engine] = process.argv.slice(2);
        const fds = Int32Array.from(fs.readdirSync(dir).filter((f) => f.startsWith('f')), (f) => fs.openSync(dir + '/' + f, 'r'));
        const pool = new FlushPool({ minThreads: 1, maxThreads: 1 });
+       if (engine === 'kicked') {
+         // The uring+kick plan's one task: every file kicked on the thread, then flushed on the ring.
+         const res = await pool.flushWith(fds, new Uint8Array(fds.length).fill(6), { engine: 'uring' });
+         await pool.destroy();
+         console.log(JSON.stringify({ n: fds.length, engine: res.engine === 'uring' ? 'kicked' : res.engine, failed: res.errnos.filter((e) => e !== 0).length }));
+         process.exit(0);
+       }
        if (engine === 'none') {
          // The baseline: the same process and threads, one empty task, no flush at all.
          await pool.flushWith(new Int32Array(0), new Uint8Array(0), { engine: 'sync' });
@@ -520,7 +615,7 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
        console.log(JSON.stringify({ n: fds.length, engine: res.engine, failed: res.errnos.filter((e) => e !== 0).length }));`,
     );
     const counts: Record<string, Record<string, number>> = {};
-    for (const engine of ['uring', 'sync', 'none'] as const) {
+    for (const engine of ['uring', 'sync', 'none', 'kicked'] as const) {
       const dir = path.join(s.dir, engine);
       fs.mkdirSync(dir);
       writeFiles(dir, 200);
@@ -543,6 +638,11 @@ test('strace: a 200-file uring batch issues io_uring_enter and not one fsync, fd
     assert.is(sync['fdatasync'], 200, `sync: ${JSON.stringify(sync)}`);
     assert.is(sync['sync_file_range'], 200, `sync: ${JSON.stringify(sync)}`);
     assert.is(sync['io_uring_enter'] ?? 0, runtimeEnters, 'the sync engine entered no ring of its own');
+    // A kicked batch on the ring: the kicks are real sync_file_range syscalls, the flushes are not.
+    const kicked = counts.kicked!;
+    assert.is(kicked['sync_file_range'], 200, `kicked: ${JSON.stringify(kicked)}`);
+    assert.is(kicked['fdatasync'] ?? 0, 0, 'the kicked uring batch issued fdatasync syscalls');
+    assert.ok((kicked['io_uring_enter'] ?? 0) > runtimeEnters, `kicked: ${JSON.stringify(kicked)}`);
   } finally {
     s.cleanup();
   }

@@ -1,7 +1,7 @@
 // The syscalls of a plan: which files get a kick, a flush, or are covered by a syncfs. Pure: no
 // I/O, so a fake backend can check it. Which arm to use is the planner's choice (planner.ts).
 import { release } from 'node:os';
-import { OPS, type OpCode } from '@fsync2/native';
+import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
 import { KIND, type Kind } from '@fsync2/workers';
 import type { Mode } from './options.js';
 import type { Arm } from './planner.js';
@@ -24,17 +24,48 @@ export interface GroupPlan<E extends FlushEntry> {
   readonly width: number;
   /** io_uring submission depth (uring), else 0. */
   readonly depth: number;
+  /** io-wq bounded worker cap for the ring (uring), else 0. */
+  readonly workers: number;
   /** Writeback kicks to start (and not wait for) before any flush: a hint, never a proof. */
   readonly kicks: readonly E[];
   /** One syncfs on this fd covers `covered`; null when the plan has no syncfs. */
   readonly syncfsFd: number | null;
   readonly covered: readonly E[];
-  /** Per-file flushes, run in parallel across the pool. */
+  /**
+   * Per-file flushes, run in parallel across the pool. A KICK_* op is a kicked flush: its task
+   * kicks every such file before flushing any, and reports the flush's result alone.
+   */
   readonly flushes: ReadonlyArray<{ readonly entry: E; readonly op: OpCode }>;
 }
 
 export function flushOp(mode: Mode): OpCode {
   return mode === 'full' ? OPS.FSYNC : OPS.FDATASYNC;
+}
+
+function kickedFlushOp(mode: Mode): OpCode {
+  return mode === 'full' ? OPS.KICK_FSYNC : OPS.KICK_FDATASYNC;
+}
+
+/** Only a regular file's pages can be kicked; an O_PATH fd can do no I/O at all. */
+function kickable(e: FlushEntry): boolean {
+  return e.kind === KIND.FILE && !e.pathOnly;
+}
+
+/**
+ * The syscalls an op issues, as the stats count them: a flush on io_uring is `io_uring_fsync` /
+ * `io_uring_fdatasync` (no syscall of that name runs), a kicked flush is also a sync_file_range.
+ */
+export function opSyscalls(op: OpCode, uring: boolean): readonly string[] {
+  switch (op) {
+    case OPS.FSYNC:
+    case OPS.FDATASYNC:
+      return [uring ? `io_uring_${OP_SYSCALL[op]}` : OP_SYSCALL[op]];
+    case OPS.KICK_FSYNC:
+    case OPS.KICK_FDATASYNC:
+      return ['sync_file_range', uring ? `io_uring_${OP_SYSCALL[op]}` : OP_SYSCALL[op]];
+    default:
+      return [OP_SYSCALL[op]];
+  }
 }
 
 /**
@@ -55,13 +86,25 @@ export function syncfsCanCover(e: FlushEntry): boolean {
 /** The syscalls of one filesystem's plan for the chosen arm. */
 export function planGroup<E extends FlushEntry>(entries: readonly E[], arm: Arm, reason: string): GroupPlan<E> {
   const perFile = (list: readonly E[]) => list.map((entry) => ({ entry, op: flushOp(entry.mode) }));
-  const base = { reason, width: 'width' in arm ? arm.width : 1, depth: arm.plan === 'uring' ? arm.depth : 0 };
+  const base = {
+    reason,
+    width: 'width' in arm ? arm.width : 1,
+    depth: arm.plan === 'uring' ? arm.depth : 0,
+    workers: arm.plan === 'uring' ? arm.workers : 0,
+  };
   switch (arm.plan) {
     case 'perFile':
-    case 'uring':
       return { ...base, plan: arm.plan, kicks: [], syncfsFd: null, covered: [], flushes: perFile(entries) };
+    case 'uring': {
+      // With a kick, the kicks travel with the flushes in the one ring task (kicked ops), so
+      // that they all start before any flush without a second round trip to the pool.
+      const flushes = arm.kick
+        ? entries.map((entry) => ({ entry, op: kickable(entry) ? kickedFlushOp(entry.mode) : flushOp(entry.mode) }))
+        : perFile(entries);
+      return { ...base, plan: arm.plan, kicks: [], syncfsFd: null, covered: [], flushes };
+    }
     case 'writeback':
-      return { ...base, plan: arm.plan, kicks: entries.filter((e) => e.kind === KIND.FILE && !e.pathOnly), syncfsFd: null, covered: [], flushes: perFile(entries) };
+      return { ...base, plan: arm.plan, kicks: entries.filter(kickable), syncfsFd: null, covered: [], flushes: perFile(entries) };
     case 'syncfs': {
       const covered = entries.filter((e) => syncfsCanCover(e));
       const rest = entries.filter((e) => !syncfsCanCover(e));

@@ -7,7 +7,12 @@ import type { Strategy } from './options.js';
 export type Arm =
   | { readonly plan: 'perFile'; readonly width: number }
   | { readonly plan: 'writeback'; readonly width: number }
-  | { readonly plan: 'uring'; readonly depth: number }
+  /**
+   * Flushes submitted from one pool thread's io_uring, at most `depth` in flight, run by up to
+   * `workers` io-wq threads; with `kick`, the same task first starts writeback of every file
+   * (sync_file_range WRITE, a hint) and then flushes them on the ring.
+   */
+  | { readonly plan: 'uring'; readonly depth: number; readonly workers: number; readonly kick: boolean }
   | { readonly plan: 'syncfs' };
 
 export function armKey(arm: Arm): string {
@@ -16,7 +21,7 @@ export function armKey(arm: Arm): string {
     case 'writeback':
       return `${arm.plan}/${arm.width}`;
     case 'uring':
-      return `uring/${arm.depth}`;
+      return `${arm.kick ? 'uring+kick' : 'uring'}/${arm.workers}`;
     case 'syncfs':
       return 'syncfs';
   }
@@ -74,6 +79,22 @@ const ONE_FILE = 'one file: one flush on one thread';
 /** Smallest batch worth a look at syncfs, and at exploring. */
 const SYNCFS_MIN_FILES = 16;
 const EXPLORE_MIN_FILES = 16;
+/**
+ * Exploration tries only arms predicted within this factor of the best: the ones that could turn
+ * out best after all. An arm predicted 10x slower is not worth a user's batch to re-measure.
+ */
+const EXPLORE_SPAN = 2;
+/**
+ * Once an arm has a few measurements, one sample may move it at most this factor from what it
+ * predicted: a batch that waited behind someone else's I/O (or a descheduled thread) must not
+ * banish an arm, nor a lucky one crown it. Steady changes still get through in a few plans.
+ */
+const OUTLIER = 3;
+/** io_uring arms: ring depth, and the io-wq worker caps the cost model chooses between. */
+const URING_DEPTH = 512;
+const URING_WORKERS = [16, 64, 256];
+/** Smallest batch offered the uring+kick arm. */
+const KICK_MIN_FILES = 16;
 
 /**
  * A cost model y = a + b·x for one arm on one device: decayed least squares over the last
@@ -91,7 +112,16 @@ class CostModel {
     return this.#w;
   }
 
+  /** What the prior alone says for x. */
+  priorAt(x: number): number {
+    return this.prior.a + this.prior.b * x;
+  }
+
   observe(x: number, y: number): void {
+    if (this.#w >= 1.5) {
+      const p = this.predict(x);
+      if (p > 0) y = Math.min(Math.max(y, p / OUTLIER), p * OUTLIER);
+    }
     const decay = 0.8;
     this.#w = this.#w * decay + 1;
     this.#sx = this.#sx * decay + x;
@@ -123,7 +153,11 @@ function prior(arm: Arm): { a: number; b: number } {
     case 'writeback':
       return { a: 0.3, b: 0.25 / Math.pow(Math.min(arm.width, 16), 0.7) };
     case 'uring':
-      return { a: 0.15, b: 0.3 / Math.pow(Math.min(arm.depth, 64), 0.6) };
+      // io-wq workers, like threads, share journal commits; the kick overlaps the data writes
+      // (as writeback does against perFile) and, travelling in the same task, costs no round trip.
+      return arm.kick
+        ? { a: 0.15, b: 0.26 / Math.pow(Math.min(arm.workers, 64), 0.6) }
+        : { a: 0.15, b: 0.3 / Math.pow(Math.min(arm.workers, 64), 0.6) };
     case 'syncfs':
       return { a: 3, b: 0.6 };
   }
@@ -137,7 +171,7 @@ function widths(max: number): number[] {
 }
 
 export class Planner {
-  readonly #models = new Map<string, CostModel>();
+  readonly #models = new Map<string, { readonly arm: Arm; readonly model: CostModel }>();
   readonly #policy: PlannerPolicy;
   readonly #random: () => number;
 
@@ -182,7 +216,13 @@ export class Planner {
     }
     if (family === 'auto' || family === 'uring') {
       if (caps.uring) {
-        for (const depth of [64, 512]) arms.push({ plan: 'uring', depth });
+        // Worker caps up to the batch's size, and the first at or above it.
+        const workerCaps = URING_WORKERS.filter((w, i) => w <= files || i === 0 || URING_WORKERS[i - 1]! < files);
+        // A kick has something to overlap only in a batch of some size; for a handful of files
+        // it is a syscall each for nothing (and the report would count them).
+        for (const kick of files >= KICK_MIN_FILES ? [true, false] : [false]) {
+          for (const workers of workerCaps) arms.push({ plan: 'uring', depth: URING_DEPTH, workers, kick });
+        }
       } else {
         excluded.push(caps.native ? 'io_uring is not available here' : 'io_uring needs the addon');
       }
@@ -197,12 +237,13 @@ export class Planner {
 
     const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? (input.systemDirtyBytes ?? 0) / MIB : files);
     const extra = (arm: Arm) => (arm.plan === 'syncfs' ? 0 : dataMs);
-    const predicted = arms.map((arm) => ({ arm, ms: this.#model(input.dev, arm).predict(xOf(arm)) + extra(arm) }));
+    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(input.dev, arm, xOf(arm)) + extra(arm) }));
     predicted.sort((p, q) => p.ms - q.ms);
     let pick = predicted[0]!;
     let how = family === 'auto' ? 'auto' : `strategy ${family}`;
-    if (predicted.length > 1 && files >= EXPLORE_MIN_FILES && this.#random() < this.#policy.explore) {
-      pick = predicted[1 + Math.floor(this.#random() * (predicted.length - 1))]!;
+    const near = predicted.filter((p, i) => i > 0 && p.ms <= pick.ms * EXPLORE_SPAN);
+    if (near.length > 0 && files >= EXPLORE_MIN_FILES && this.#random() < this.#policy.explore) {
+      pick = near[Math.floor(this.#random() * near.length)]!;
       how += ' (exploring)';
     }
     const runnerUp = predicted.find((p) => p !== pick);
@@ -211,16 +252,20 @@ export class Planner {
       ? `; batch owns ${(input.ownDirtyBytes / MIB).toFixed(1)} of ${(input.systemDirtyBytes / MIB).toFixed(1)} MiB dirty`
       : '';
     const skipped = excluded.length ? `; not ${excluded.join('; not ')}` : '';
+    // A syncfs chosen without knowing the system's dirty data (strategy 'syncfs' skips the
+    // meminfo read) has no x: its time says nothing about the size it is modelled on.
+    const x = pick.arm.plan === 'syncfs' && input.systemDirtyBytes === null ? NaN : xOf(pick.arm);
     return {
       arm: pick.arm,
       reason: `${how}: ${armKey(pick.arm)} predicted ${pick.ms.toFixed(2)} ms${vs}${dirty}${skipped}`,
-      x: xOf(pick.arm),
+      x,
       dataMs: extra(pick.arm),
     };
   }
 
-  /** Feeds a finished plan's wall time back into its arm's model. */
+  /** Feeds a finished plan's wall time back into its arm's model (not when its size is unknown). */
   observe(dev: bigint, choice: Choice, ms: number): void {
+    if (!Number.isFinite(choice.x) || !Number.isFinite(ms)) return;
     this.#model(dev, choice.arm).observe(choice.x, Math.max(0, ms - choice.dataMs));
   }
 
@@ -228,10 +273,43 @@ export class Planner {
     const key = `${dev}|${armKey(arm)}`;
     let m = this.#models.get(key);
     if (!m) {
-      m = new CostModel(prior(arm));
+      m = { arm, model: new CostModel(prior(arm)) };
       this.#models.set(key, m);
     }
-    return m;
+    return m.model;
+  }
+
+  /**
+   * An arm's predicted cost for x. An arm this device has not measured yet keeps its prior's
+   * shape, scaled by how the device's measured arms compare with their own priors at this x
+   * (those of the same plan if there are any, else every per-file plan): the priors are a guess
+   * at one machine, and a device 4x slower than that guess is 4x slower for every arm. Without
+   * the scale, each untried arm would look faster than every measured one and be tried in turn.
+   */
+  #predict(dev: bigint, arm: Arm, x: number): number {
+    const model = this.#model(dev, arm);
+    if (model.samples >= 0.5 || arm.plan === 'syncfs') return model.predict(x);
+    const prefix = `${dev}|`;
+    let same = 0;
+    let sameW = 0;
+    let any = 0;
+    let anyW = 0;
+    for (const [key, m] of this.#models) {
+      if (!key.startsWith(prefix) || m.arm.plan === 'syncfs' || m.model.samples < 0.5) continue;
+      const expected = m.model.priorAt(x);
+      const measured = m.model.predict(x);
+      if (!(expected > 0) || !(measured > 0)) continue;
+      const log = Math.log(measured / expected);
+      const w = m.model.samples;
+      any += w * log;
+      anyW += w;
+      if (m.arm.plan === arm.plan) {
+        same += w * log;
+        sameW += w;
+      }
+    }
+    const scale = sameW > 0 ? Math.exp(same / sameW) : anyW > 0 ? Math.exp(any / anyW) : 1;
+    return model.predict(x) * scale;
   }
 
   #syncfsSupported(fs: FsInfo | null, caps: Capabilities): string | null {

@@ -19,8 +19,8 @@ import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
 import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
-import { systemDirtyBytes } from './dirty.js';
-import { planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
+import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirty.js';
+import { opSyscalls, planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
 import type { Capabilities, Planner } from './planner.js';
 import type { Plan } from './report.js';
 import { StatsRecorder } from './stats.js';
@@ -309,6 +309,11 @@ export class Scheduler {
   /** Dirty + writeback bytes of the batch's files (cachestat on a pool thread), or null. */
   async #ownDirty(entries: readonly Entry[]): Promise<number | null> {
     if (!this.#pool.dirty) return null;
+    // A small batch is measured here, without a round trip to the pool (see dirty.ts).
+    if (entries.length <= LOCAL_DIRTY_MAX_FILES && this.#pool.backend === 'native') {
+      const local = localDirtyBytes(Int32Array.from(entries, (e) => e.fd));
+      if (local !== null) return local;
+    }
     try {
       const res = await this.#pool.dirty(Int32Array.from(entries, (e) => e.fd));
       if (res.errno !== 0) return null;
@@ -338,17 +343,19 @@ export class Scheduler {
     );
     const plan = planGroup(entries, choice.arm, choice.reason);
     const startedAt = performance.now();
+    let endedAt = startedAt;
     let syscalls = 0;
     let failed = 0;
     const requests = entries.reduce((n, e) => n + e.state.inflight!.length, 0);
     const kicks = new Map<Entry, number>();
     const finish = (entry: Entry, errno: number, workerError: Error | null, syscall: string, nanos: number, backend: Backend, id: number) => {
       if (errno !== 0 || workerError) failed++;
+      endedAt = performance.now();
       const kick = kicks.get(entry);
       const syscallIds = kick === undefined ? [id] : [kick, id];
       this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds });
     };
-    const how = { width: plan.width, uring: plan.plan === 'uring' ? plan.depth : 0 };
+    const how = { width: plan.width, uring: plan.plan === 'uring' ? plan.depth : 0, workers: plan.workers };
 
     if (plan.kicks.length > 0) {
       // Failed kicks are ignored: without WAIT flags sync_file_range consumes no error, and the
@@ -357,20 +364,24 @@ export class Scheduler {
       await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), how, (e, _op, _errno, _ns, _b, _err, id) => kicks.set(e, id));
     }
     const work: Promise<void>[] = [];
-    syscalls += plan.flushes.length;
-    work.push(this.#run(plan.flushes, how, (e, op, errno, nanos, backend, err, id) => finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id)));
+    for (const f of plan.flushes) syscalls += opSyscalls(f.op, false).length;
+    work.push(this.#run(plan.flushes, how, (e, op, errno, nanos, backend, err, id) => {
+      if (opSyscalls(op, false).length > 1) kicks.set(e, id - 1); // a kicked flush: the kick is id - 1
+      finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id);
+    }));
     if (plan.syncfsFd !== null) {
       syscalls++;
       const head = plan.covered[0]!;
       work.push(
-        this.#run([{ entry: head, op: OPS.SYNCFS }], { width: 1, uring: 0 }, (_e, _op, errno, nanos, backend, err, id) => {
+        this.#run([{ entry: head, op: OPS.SYNCFS }], { width: 1, uring: 0, workers: 0 }, (_e, _op, errno, nanos, backend, err, id) => {
           // syncfs names no file: its error fails every file it was meant to cover.
           for (const e of plan.covered) finish(e, errno, err, 'syncfs', nanos, backend, id);
         }),
       );
     }
     await Promise.all(work);
-    const durationMs = performance.now() - startedAt;
+    // Until the last answer, not until this line: the caller's code may run in between.
+    const durationMs = endedAt - startedAt;
     // Failed plans say nothing reliable about cost.
     if (failed === 0) this.#planner.observe(dev, choice, durationMs);
     if (planChannel.hasSubscribers) {
@@ -387,7 +398,7 @@ export class Scheduler {
    */
   async #run(
     ops: ReadonlyArray<{ entry: Entry; op: OpCode }>,
-    how: { readonly width: number; readonly uring: number },
+    how: { readonly width: number; readonly uring: number; readonly workers: number },
     done: (entry: Entry, op: OpCode, errno: number, nanos: number, backend: Backend, err: Error | null, id: number) => void,
   ): Promise<void> {
     if (ops.length === 0) return;
@@ -396,19 +407,19 @@ export class Scheduler {
     await Promise.all(
       parts.map(async ([a, b]) => {
         const part = ops.slice(a, b);
-        const ids = part.map(() => ++this.#syscallId);
+        // An id per syscall (a kicked flush has two: kick, flush); each op gets its last one.
+        const ids = part.map(({ op }) => (this.#syscallId += opSyscalls(op, false).length));
         // io_uring flushes are not fsync/fdatasync syscalls of ours: counted apart, so the counts
         // match what strace sees.
         for (const { op } of part) {
-          const name = how.uring > 0 && (op === OPS.FSYNC || op === OPS.FDATASYNC) ? `io_uring_${OP_SYSCALL[op]}` : OP_SYSCALL[op];
-          this.stats.flushes[name] = (this.stats.flushes[name] ?? 0) + 1;
+          for (const name of opSyscalls(op, how.uring > 0)) this.stats.flushes[name] = (this.stats.flushes[name] ?? 0) + 1;
         }
         this.#tasks++;
         try {
           const fds = Int32Array.from(part, (o) => o.entry.fd);
           const codes = Uint8Array.from(part, (o) => o.op);
           const res = how.uring > 0 && this.#pool.flushWith
-            ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: Math.min(how.uring, 64) })
+            ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: how.workers })
             : await this.#pool.flush(fds, codes);
           part.forEach(({ entry, op }, i) => done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!));
         } catch (err) {

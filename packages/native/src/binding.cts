@@ -21,10 +21,15 @@ export interface NativeBinding {
   fdFlags(fd: number): number;
   /** The platform's O_PATH (0 where there is none). */
   readonly O_PATH: number;
-  /** Runs ops[i] on fds[i] for every i, writing errnos[i] (and nanos[i]); returns the failure count. */
+  /**
+   * Runs ops[i] on fds[i] for every i, writing errnos[i] (and nanos[i]); returns the failure count.
+   * KICK_FSYNC / KICK_FDATASYNC entries are first all kicked (sync_file_range WRITE, result
+   * ignored), then flushed in order with the rest; their errno is the flush's.
+   */
   flushBatch(fds: Int32Array, ops: Uint8Array, errnos: Int32Array, nanos?: Float64Array): number;
   /**
-   * flushBatch's contract, with FSYNC / FDATASYNC / WRITEBACK entries in flight together on this
+   * flushBatch's contract, with FSYNC / FDATASYNC / WRITEBACK entries (and the flushes of KICK_*
+   * entries, kicked on this thread before the first submission) in flight together on this
    * thread's io_uring, at most `depth` (default URING.DEFAULT_DEPTH) at once, in no particular
    * order; NONE, SYNCFS and unknown ops run synchronously. `maxWorkers` > 0 sets the thread's
    * io-wq bounded worker cap (best effort, Linux 5.15+; it stays set). nanos[i] runs from the

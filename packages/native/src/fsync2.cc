@@ -98,7 +98,22 @@ int RunOp(int fd, unsigned char op) {
     case OP_FDATASYNC: return do_fdatasync(fd);
     case OP_SYNCFS: return do_syncfs(fd);
     case OP_WRITEBACK: return do_sync_file_range(fd, 0, 0, kSfrWrite);
+    // The kick was issued by KickAll before the batch's first flush; this is the flush.
+    case OP_KICK_FSYNC: return do_fsync(fd);
+    case OP_KICK_FDATASYNC: return do_fdatasync(fd);
     default: return EINVAL;
+  }
+}
+
+// The kicks of a batch's kicked flushes, all of them before any flush starts, so that the
+// writeback of every file is under way while the flushes wait (PostgreSQL's pre_sync_fname).
+// sync_file_range(SYNC_FILE_RANGE_WRITE) without WAIT flags only starts writeback: it does not
+// call file_check_and_advance_wb_err, so it consumes no writeback error, and its own result is
+// ignored. Whatever the writeback hits is reported by the entry's flush, as it would be had a
+// flusher thread started that writeback instead.
+void KickAll(const int32_t* fds, const uint8_t* ops, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (IsKicked(ops[i])) (void)do_sync_file_range(fds[i], 0, 0, kSfrWrite);
   }
 }
 
@@ -158,11 +173,13 @@ int RunSync(const Batch& b, size_t from) {
 }
 
 // flushBatch(fds: Int32Array, ops: Uint8Array, errnos: Int32Array, nanos?: Float64Array):
-// one crossing for a whole batch; each entry's errno and, if asked, its duration in ns.
-// Returns the number of entries that failed.
+// one crossing for a whole batch; each entry's errno and, if asked, its duration in ns (for a
+// kicked flush, of the flush). The kicks of KICK_* entries come first (KickAll), then every entry
+// in order. Returns the number of entries that failed.
 Napi::Value FlushBatch(const Napi::CallbackInfo& info) {
   Batch b;
   if (!ParseBatch(info, "flushBatch", &b)) return info.Env().Undefined();
+  KickAll(b.fds, b.ops, b.n);
   return Napi::Number::New(info.Env(), RunSync(b, 0));
 }
 
@@ -171,7 +188,8 @@ Napi::Value FlushBatch(const Napi::CallbackInfo& info) {
 // without IORING_OP_SYNC_FILE_RANGE) run here while the ring works. An entry is reported only
 // from its own CQE: on a failure of io_uring_enter itself, the entries the kernel may hold get
 // that errno (never 0), the ring is given up, and the rest run synchronously. Returns the
-// failure count; *ring_err is 0 unless the ring failed.
+// failure count; *ring_err is 0 unless the ring failed. Kicked flushes are kicked here, on this
+// thread, all before the first submission (KickAll), and then flushed on the ring.
 int RunUring(Ring& ring, unsigned depth, const Batch& b, int* ring_err) {
   enum : uint8_t { kTodo = 0, kQueued = 1, kDone = 2 };
   std::vector<uint8_t> state(b.n, kTodo);
@@ -182,6 +200,7 @@ int RunUring(Ring& ring, unsigned depth, const Batch& b, int* ring_err) {
   unsigned outstanding = 0;  // queued in the SQ or in flight, CQE not yet seen
   int failed = 0;
   *ring_err = 0;
+  KickAll(b.fds, b.ops, b.n);
 
   auto complete = [&](size_t i, int err, Clock::time_point at) {
     b.errnos[i] = err;
@@ -195,8 +214,10 @@ int RunUring(Ring& ring, unsigned depth, const Batch& b, int* ring_err) {
       size_t i = next++;
       bool queued = false;
       switch (b.ops[i]) {
-        case OP_FSYNC: queued = ring.QueueFsync(b.fds[i], false, i); break;
-        case OP_FDATASYNC: queued = ring.QueueFsync(b.fds[i], true, i); break;
+        case OP_FSYNC:
+        case OP_KICK_FSYNC: queued = ring.QueueFsync(b.fds[i], false, i); break;
+        case OP_FDATASYNC:
+        case OP_KICK_FDATASYNC: queued = ring.QueueFsync(b.fds[i], true, i); break;
         case OP_WRITEBACK:
           if (ring.has_sync_file_range()) queued = ring.QueueSyncFileRange(b.fds[i], kSfrWrite, i);
           break;
@@ -265,7 +286,10 @@ Napi::Value FlushBatchUring(const Napi::CallbackInfo& info) {
   int64_t max_workers = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Int64Value() : 0;
 
   AddonData* d = DataOf(env);
-  if (EnsureRing(d, static_cast<unsigned>(depth)) != 0) return Napi::Number::New(env, RunSync(b, 0));
+  if (EnsureRing(d, static_cast<unsigned>(depth)) != 0) {
+    KickAll(b.fds, b.ops, b.n);
+    return Napi::Number::New(env, RunSync(b, 0));
+  }
   Ring& ring = *d->ring;
   // Best effort: a kernel before 5.15 cannot raise the cap, and the batch still completes.
   if (max_workers > 0) ring.SetMaxWorkers(static_cast<unsigned>(max_workers > 0xffff ? 0xffff : max_workers));
@@ -378,6 +402,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ops.Set("FDATASYNC", static_cast<double>(OP_FDATASYNC));
   ops.Set("SYNCFS", static_cast<double>(OP_SYNCFS));
   ops.Set("WRITEBACK", static_cast<double>(OP_WRITEBACK));
+  ops.Set("KICK_FSYNC", static_cast<double>(OP_KICK_FSYNC));
+  ops.Set("KICK_FDATASYNC", static_cast<double>(OP_KICK_FDATASYNC));
   exports.Set("ops", ops);
 
   Napi::Object sfr = Napi::Object::New(env);

@@ -8,18 +8,27 @@ export const OPS = {
   SYNCFS: 3,
   /** sync_file_range(SYNC_FILE_RANGE_WRITE) of the whole file: starts writeback, waits for nothing. */
   WRITEBACK: 4,
+  /**
+   * Kicked flushes: a batch first issues sync_file_range(SYNC_FILE_RANGE_WRITE) on every entry
+   * with one of these ops (a hint: no WAIT flags, result ignored), then fsync / fdatasync of each.
+   * The entry's errno is the flush's alone, so the kick can neither fail nor pass an entry.
+   */
+  KICK_FSYNC: 5,
+  KICK_FDATASYNC: 6,
 } as const;
 
 export type OpName = keyof typeof OPS;
 export type OpCode = (typeof OPS)[OpName];
 
-/** The syscall each op issues, in the kernel's names. */
+/** The syscall each op issues, in the kernel's names (for a kicked flush: the flush, whose result it reports). */
 export const OP_SYSCALL: Readonly<Record<OpCode, string>> = {
   [OPS.NONE]: 'none',
   [OPS.FSYNC]: 'fsync',
   [OPS.FDATASYNC]: 'fdatasync',
   [OPS.SYNCFS]: 'syncfs',
   [OPS.WRITEBACK]: 'sync_file_range',
+  [OPS.KICK_FSYNC]: 'fsync',
+  [OPS.KICK_FDATASYNC]: 'fdatasync',
 };
 
 /** Linux's sync_file_range(2) flags. */

@@ -12,7 +12,13 @@ enum Op : unsigned char {
   // Start writeback of the whole file without waiting: sync_file_range(SYNC_FILE_RANGE_WRITE).
   // Without WAIT flags it consumes no writeback error, so the flush that follows still sees it.
   OP_WRITEBACK = 4,
+  // A kicked flush: the batch first starts writeback of every such entry (sync_file_range WRITE,
+  // no WAIT flags, result ignored: a hint), then flushes each; the entry's errno is the flush's.
+  OP_KICK_FSYNC = 5,
+  OP_KICK_FDATASYNC = 6,
 };
+
+inline bool IsKicked(unsigned char op) { return op == OP_KICK_FSYNC || op == OP_KICK_FDATASYNC; }
 
 // Where cachestat(fd, out) puts each of the kernel's struct cachestat counters.
 enum CachestatField : unsigned {
