@@ -174,6 +174,15 @@ test('one outlier moves a measured arm at most 3x; a steady change still gets th
   assert.match(p.choose(input({ files: 200, strategy: 'perFile', ownDirtyBytes: 0 }), caps).reason, /perFile\/[124] predicted 100\.00 ms/);
 });
 
+test('one batch size seen: the prior\'s shape scaled through it, not a slope from one point', () => {
+  const p = new Planner(policy);
+  p.observe(1n, { arm: { plan: 'syncfs' }, reason: '', x: 0.5, dataMs: 0 }, 4.4); // prior 3.3 ms at 0.5 MiB: this device is 1.33x slower
+  const big = p.choose(input(), caps); // 1000 files, 4 of 5 MiB
+  assert.is(big.arm.plan, 'syncfs', big.reason);
+  const ms = Number(/predicted ([\d.]+) ms/.exec(big.reason)![1]);
+  assert.ok(Math.abs(ms - ((3 + 0.6 * 5) * 4.4) / 3.3) < 0.01, big.reason);
+});
+
 test('a syncfs whose x (the system\'s dirty data) is unknown teaches the model nothing', () => {
   const p = new Planner(policy);
   const named = p.choose(input({ strategy: 'syncfs', ownDirtyBytes: null, systemDirtyBytes: null }), caps);
