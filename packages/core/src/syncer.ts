@@ -218,27 +218,21 @@ export class Syncer {
       settle(report, err);
     };
     try {
-      this.#start(list, options, onResult, done);
+      // Most calls pass no options: skip the schema on the hot path of group commit. A bad option
+      // (OptionsError), or a bug of ours thrown before any answer, fails the call right here.
+      const opts: ResolvedSyncOptions = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
+      this.#start(list, opts, onResult, done);
     } catch (err) {
-      // A bug of ours thrown before any answer: the call fails, and close() does not wait for it.
       done(null, err);
     }
   }
 
   #start(
     list: readonly SyncTarget[],
-    options: SyncOptions | undefined,
+    opts: ResolvedSyncOptions,
     onResult: ((r: TargetResult) => void) | undefined,
     done: (report: SyncReport | null, err?: unknown) => void,
   ): void {
-    // Most calls pass no options: skip the schema on the hot path of group commit.
-    let opts: ResolvedSyncOptions;
-    try {
-      opts = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
-    } catch (err) {
-      done(null, err);
-      return;
-    }
     const started = performance.now();
     const mode = opts.mode ?? this.#options.mode;
     const strategy = opts.strategy ?? this.#options.strategy;
