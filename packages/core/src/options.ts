@@ -70,9 +70,9 @@ export const syncerOptionsSchema = z.strictObject({
       /** µs to wait for more requests before a plan starts; 0: only what piles up while threads are busy. */
       windowUs: z.int().min(0).max(10_000_000).default(0),
       /** Most files in one plan. */
-      maxBatch: z.int().min(1).max(1_000_000).default(4096),
+      maxBatch: z.int().min(1).max(1_000_000).default(8192),
     })
-    .default(() => ({ windowUs: 0, maxBatch: 4096 })),
+    .default(() => ({ windowUs: 0, maxBatch: 8192 })),
   /**
    * Most targets of unanswered calls. A call that would pass it rejects at once with
    * ERR_FSYNC2_QUEUE_FULL and changes nothing else: backpressure, and bounded memory.
