@@ -231,6 +231,15 @@ test('a lane flush keeps the process alive until it is answered', async () => {
   }
 });
 
+test('pools destroyed while their threads may still be loading the addon: the process survives', async () => {
+  // A clean-clone CI run once died here with "FATAL ERROR: Error::ThrowAsJavaScriptException
+  // napi_throw" inside the addon's registration: a thread stopped mid-load. The addon now swallows
+  // what cannot be thrown in a dying thread (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS) and the lane
+  // thread leaves by itself. This churn did not reproduce that crash on demand; it guards the path.
+  const { stdout } = await run(process.execPath, [path.join(FIXTURES, 'pool-churn.mjs'), '60'], { timeout: 120_000 });
+  assert.is(stdout.trim(), 'survived 60');
+});
+
 test('pool settings reach piscina', async () => {
   const pool = new FlushPool({ minThreads: 2, maxThreads: 3, idleTimeout: 100, atomics: 'async' });
   try {

@@ -12,7 +12,9 @@ let seen = Atomics.load(ctl, CTL.REQUEST);
 Atomics.store(ctl, CTL.READY, 1);
 Atomics.notify(ctl, CTL.READY);
 
-for (;;) {
+// STOP is checked before every wait: a lane destroyed while this thread was still loading must
+// find it here and leave by itself, rather than be terminated in the middle of loading the addon.
+while (Atomics.load(ctl, CTL.STOP) !== 1) {
   Atomics.wait(ctl, CTL.REQUEST, seen);
   if (Atomics.load(ctl, CTL.STOP) === 1) break;
   const request = Atomics.load(ctl, CTL.REQUEST);

@@ -108,9 +108,18 @@ export class FlushLane {
     const running = this.#waiting ? this.#inflight : null;
     this.#dead = new Error('the flush lane is closed');
     await running?.catch(() => {});
+    const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
+    // Waiting for the exit must keep the process alive, as any close() does.
+    this.#worker.ref();
     Atomics.store(this.#views.ctl, CTL.STOP, 1);
     Atomics.add(this.#views.ctl, CTL.REQUEST, 1);
     Atomics.notify(this.#views.ctl, CTL.REQUEST);
-    await this.#worker.terminate().catch(() => {});
+    // The thread leaves its loop by itself (after loading, if it was still loading): terminating it
+    // mid-load would interrupt the addon's registration. A thread that does not leave in time is
+    // terminated all the same.
+    const late = setTimeout(() => void this.#worker.terminate().catch(() => {}), 2000);
+    late.unref();
+    await exited;
+    clearTimeout(late);
   }
 }
