@@ -35,6 +35,7 @@ export class FlushLane {
   #inflight: Promise<FlushResult> | null = null;
   /** Set when the thread exited or failed: the lane takes no more requests. */
   #dead: Error | null = null;
+  #exited = false;
 
   /** `thread`: the lane thread's module, for tests that make it die. */
   constructor(thread: string = THREAD) {
@@ -42,7 +43,10 @@ export class FlushLane {
     // Idle, the lane must not keep the process alive; a request in flight does (see flush()).
     this.#worker.unref();
     this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', (code) => this.#fail(new Error(`the flush lane's thread exited with code ${code}`)));
+    this.#worker.on('exit', (code) => {
+      this.#exited = true;
+      this.#fail(new Error(`the flush lane's thread exited with code ${code}`));
+    });
   }
 
   /** Loaded, alive and not serving another request. */
@@ -108,6 +112,8 @@ export class FlushLane {
     const running = this.#waiting ? this.#inflight : null;
     this.#dead = new Error('the flush lane is closed');
     await running?.catch(() => {});
+    // The thread may have died while that flush ran: nothing left to stop.
+    if (this.#exited) return;
     const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
     // Waiting for the exit must keep the process alive, as any close() does.
     this.#worker.ref();
