@@ -87,12 +87,9 @@ export class Syncer {
     const list = asList(targets);
     const refused = this.#admit(list.length);
     if (refused) return Promise.reject(refused);
-    const n = list.length;
-    this.#begin(n);
     // One promise per call, settled straight from the last answer: the hot path of group commit.
     return new Promise<SyncReport>((resolve, reject) => {
       this.#run(list, options, undefined, (report, err) => {
-        this.#end(n);
         if (err !== undefined) reject(err);
         else if (!report!.ok) reject(new SyncError(report!));
         else resolve(report!);
@@ -121,10 +118,7 @@ export class Syncer {
         results.push(r);
         wake?.();
       };
-      const n = list.length;
-      this.#begin(n);
       this.#run(list, { ...options, signal }, onResult, (_report, err) => {
-        this.#end(n);
         if (err !== undefined) failure = stop.signal.aborted ? null : err;
         finished = true;
         wake?.();
@@ -193,28 +187,25 @@ export class Syncer {
     return null;
   }
 
-  /** A call counts against maxQueue, and keeps close() waiting, from #begin until #end. */
-  #begin(n: number): void {
-    this.#depth += n;
-    this.#calls++;
-  }
-
-  #end(n: number): void {
-    this.#depth -= n;
-    if (--this.#calls === 0) this.#drained?.();
-  }
-
-  /** Runs one call; `settle` gets its report, or the error that stopped it, exactly once. */
+  /**
+   * Runs one call; `settle` gets its report, or the error that stopped it, exactly once. Until
+   * then the call counts against maxQueue and keeps close() waiting.
+   */
   #run(
     list: readonly SyncTarget[],
     options: SyncOptions | undefined,
     onResult: ((r: TargetResult) => void) | undefined,
     settle: (report: SyncReport | null, err?: unknown) => void,
   ): void {
+    const n = list.length;
+    this.#depth += n;
+    this.#calls++;
     let settled = false;
     const done = (report: SyncReport | null, err?: unknown) => {
       if (settled) return;
       settled = true;
+      this.#depth -= n;
+      if (--this.#calls === 0) this.#drained?.();
       settle(report, err);
     };
     try {
