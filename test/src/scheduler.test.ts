@@ -10,6 +10,8 @@ import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AbortError, createSyncer, QueueFullError, type PlanEvent, type TargetResult } from '@fsync2/core';
+import { FlushPool, type FdInfo } from '@fsync2/workers';
+import { syncerWithPool } from './fake-backend.js';
 import { FIXTURES, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
 const run = promisify(execFile);
@@ -38,6 +40,61 @@ test('1,000 concurrent sync() on one fd while another process appends: a handful
     assert.is(out.merged, 1000 - flushes);
     assert.ok(flushes >= 1 && flushes <= 100, `${flushes} flushes for 1000 requests is not group commit`);
   } finally {
+    s.cleanup();
+  }
+});
+
+// A real pool that counts the statx crossings the syncer asks of it.
+class CountingPool extends FlushPool {
+  describes = 0;
+  override describeFd(fd: number): FdInfo {
+    this.describes++;
+    return super.describeFd(fd);
+  }
+}
+
+test('an fd is described once per burst of requests on it, and again once they have all settled', async () => {
+  const s = scratch();
+  const pool = new CountingPool({ minThreads: 1, maxThreads: 2 });
+  const syncer = syncerWithPool({ mode: 'data' }, pool);
+  try {
+    const fd = fs.openSync(path.join(s.dir, 'log'), 'w');
+    fs.writeSync(fd, 'x');
+    const reports = await Promise.all(Array.from({ length: 64 }, () => syncer.sync(fd)));
+    assert.ok(reports.every((r) => r.durable));
+    assert.is(pool.describes, 1, 'requests arriving while one on the same fd is pending reuse its answer');
+    await syncer.sync(fd);
+    assert.is(pool.describes, 2, 'nothing was pending: the fd is asked again');
+    fs.closeSync(fd);
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('an fd number closed and reused for another file between calls names the new file', async () => {
+  const s = scratch();
+  const syncer = createSyncer({ mode: 'data' });
+  try {
+    const [a, b] = writeFiles(s.dir, 2, 100);
+    const fdA = fs.openSync(a!, 'r+');
+    const first = await syncer.sync(fdA);
+    assert.is(first.results[0]!.ino, fs.statSync(a!, { bigint: true }).ino);
+    fs.closeSync(fdA);
+    const fdB = fs.openSync(b!, 'r+');
+    assert.is(fdB, fdA, 'the kernel hands out the lowest free number: the same one');
+    const second = await syncer.sync(fdB);
+    assert.is(second.results[0]!.ino, fs.statSync(b!, { bigint: true }).ino, 'not the closed file remembered');
+    fs.closeSync(fdB);
+    // A failed describe is not remembered either: a bad fd fails every time, then works once open.
+    const bad = await syncer.sync(fdB).catch((e: unknown) => e as Error);
+    assert.instance(bad, Error);
+    const again = fs.openSync(a!, 'r+');
+    assert.is(again, fdB);
+    assert.is((await syncer.sync(again)).results[0]!.ino, fs.statSync(a!, { bigint: true }).ino);
+    fs.closeSync(again);
+  } finally {
+    await syncer.close();
     s.cleanup();
   }
 });

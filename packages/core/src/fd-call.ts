@@ -1,11 +1,11 @@
 // The hot path of group commit: a call whose targets are all open fds (a log, a queue, a server
 // answering COMMIT), without parents or a signal. Same rule and same results as Call, without its
-// windows, path opening and parent phase: one statx/fstatfs/fcntl crossing per target here, then
-// straight into the scheduler.
+// windows, path opening and parent phase: one statx/fstatfs/fcntl crossing per fd and burst here
+// (pinned-fds.ts), then straight into the scheduler.
 import type { FlushBackend } from '@fsync2/workers';
 import type { Outcome } from './call.js';
-import { fsInfo } from './filesystems.js';
 import type { Strategy } from './options.js';
+import type { PinnedFds } from './pinned-fds.js';
 import type { TargetResult } from './report.js';
 import { toResult } from './results.js';
 import type { Scheduler, Waiter } from './scheduler.js';
@@ -17,6 +17,7 @@ const NO_PARENTS: readonly never[] = [];
 export function syncFds(
   requests: readonly Request[],
   pool: FlushBackend,
+  pinned: PinnedFds,
   scheduler: Scheduler,
   strategy: Strategy,
   answer: (results: TargetResult[]) => void,
@@ -30,9 +31,9 @@ export function syncFds(
   const waiters: Waiter[] = [];
   for (const request of requests) {
     const i = request.index;
-    const d = request.invalid ? null : pool.describeFd(request.fd);
-    if (d === null || d.errno !== 0) {
-      const resolveFailure = d === null ? null : { errno: d.errno, syscall: 'fstat', workerError: null };
+    const d = request.invalid ? null : pinned.acquire(request.fd);
+    if (d === null || typeof d === 'number') {
+      const resolveFailure = d === null ? null : { errno: d, syscall: 'fstat', workerError: null };
       const failed: Outcome = {
         request, dev: null, ino: null, kind: null, fs: null, realpath: null, resolveFailure, flushed: null, mergedWith: null,
       };
@@ -40,24 +41,25 @@ export function syncFds(
       done();
       continue;
     }
-    const key = `${d.dev}:${d.ino}`;
-    const fs = fsInfo(d.fsType);
+    const { file } = d;
     let mergedWith: number | null = null;
     if (first) {
-      mergedWith = first.get(key) ?? null;
-      if (mergedWith === null) first.set(key, i);
+      mergedWith = first.get(file.key) ?? null;
+      if (mergedWith === null) first.set(file.key, i);
     }
+    const fd = request.fd;
     waiters.push({
-      file: { key, dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs },
-      fd: request.fd,
+      file,
+      fd,
       pathOnly: d.pathOnly,
       mode: request.mode,
       strategy,
       state: 'new',
       arrivedAt: 0,
       settle: (flushed) => {
+        pinned.release(fd);
         const outcome: Outcome = {
-          request, dev: d.dev, ino: d.ino, kind: d.kind, fs, realpath: null, resolveFailure: null, flushed, mergedWith,
+          request, dev: file.dev, ino: file.ino, kind: file.kind, fs: file.fs, realpath: null, resolveFailure: null, flushed, mergedWith,
         };
         results[i] = toResult(outcome, NO_PARENTS, pool.backend);
         done();

@@ -13,6 +13,7 @@ import {
   type SyncOptions,
 } from './options.js';
 import type { SyncReport, SyncTarget, TargetResult } from './report.js';
+import { PinnedFds } from './pinned-fds.js';
 import { Planner } from './planner.js';
 import { Scheduler } from './scheduler.js';
 import type { SyncerStats } from './stats.js';
@@ -31,6 +32,7 @@ export class Syncer {
   readonly #options: ResolvedSyncerOptions;
   readonly #pool: FlushBackend;
   readonly #scheduler: Scheduler;
+  readonly #pinned: PinnedFds;
   /** Calls not yet answered, and who waits for them to drain (close()). */
   #calls = 0;
   #drained: (() => void) | null = null;
@@ -56,6 +58,8 @@ export class Syncer {
       explore: p.explore,
     });
     this.#scheduler = new Scheduler(this.#pool, this.#options.groupCommit, planner);
+    const backend = this.#pool;
+    this.#pinned = new PinnedFds((fd) => backend.describeFd(fd));
   }
 
   /** The resolved options, defaults filled in. */
@@ -232,7 +236,7 @@ export class Syncer {
       requests.every((r) => r.path === null);
     const report = (results: TargetResult[]) => done(makeReport(results, strategy, this.#pool, started));
     if (simple) {
-      syncFds(requests, this.#pool, this.#scheduler, strategy, report);
+      syncFds(requests, this.#pool, this.#pinned, this.#scheduler, strategy, report);
       return;
     }
     new Call(
