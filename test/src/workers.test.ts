@@ -175,7 +175,7 @@ async function whenFree(lane: FlushLane): Promise<void> {
 
 test('the flush lane runs ops on its own thread and returns every errno, one request at a time', async () => {
   const s = scratch();
-  const lane = new FlushLane();
+  const lane = new FlushLane({ pollUs: 250 });
   try {
     await whenFree(lane);
     const files = writeFiles(s.dir, 2);
@@ -198,9 +198,31 @@ test('the flush lane runs ops on its own thread and returns every errno, one req
   }
 });
 
+test('a polling lane answers each request with its own result, never a late answer of the one before', async () => {
+  // With pollUs both the poll and the thread's wake-up answer every request; a late wake-up for
+  // request k, arriving while k + 1 is in flight, must not settle k + 1 (early, with k's errnos).
+  const s = scratch();
+  const lane = new FlushLane({ pollUs: 2000 });
+  try {
+    await whenFree(lane);
+    const [file] = writeFiles(s.dir, 1);
+    const fd = fs.openSync(file!, 'r+');
+    for (let i = 0; i < 300; i++) {
+      const good = i % 2 === 1;
+      if (good) fs.writeSync(fd, 'x');
+      const res = await lane.flush(Int32Array.of(good ? fd : 987654), Uint8Array.of(OPS.FDATASYNC));
+      assert.equal([...res.errnos], [good ? 0 : EBADF], `request ${i}`);
+    }
+    fs.closeSync(fd);
+  } finally {
+    await lane.destroy();
+    s.cleanup();
+  }
+});
+
 test('a lane thread that dies holding a request fails it with WorkerError, never flushed', async () => {
   const s = scratch();
-  const lane = new FlushLane(path.join(FIXTURES, 'dying-lane.cjs'));
+  const lane = new FlushLane({ pollUs: 250, thread: path.join(FIXTURES, 'dying-lane.cjs') });
   try {
     await whenFree(lane);
     const [file] = writeFiles(s.dir, 1);

@@ -33,6 +33,8 @@ const poolSchema = z
     atomics: z.enum(['sync', 'async', 'disabled']).default(DEFAULT_POOL_OPTIONS.atomics),
     /** A flush lane for small flush tasks: one more thread, without piscina's message round trip. */
     lane: z.boolean().default(DEFAULT_POOL_OPTIONS.lane),
+    /** µs the main thread and the lane poll for each other before sleeping; 0 never polls. */
+    pollUs: z.int().min(0).max(10_000).default(DEFAULT_POOL_OPTIONS.pollUs),
   })
   .refine((p) => p.minThreads <= p.maxThreads, {
     message: 'minThreads must not exceed maxThreads',
