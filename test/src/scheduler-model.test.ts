@@ -38,7 +38,7 @@ function files(): FakeFile[] {
 
 const covers = (op: number, mode: Mode) => op === OPS.FSYNC || op === OPS.SYNCFS || (op === OPS.FDATASYNC && mode === 'data');
 
-async function runSeed(seed: number): Promise<{ calls: number; durable: number; failed: number; aborted: number }> {
+async function runSeed(seed: number): Promise<{ calls: number; durable: number; failed: number; aborted: number; early: number }> {
   const random = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const all = files();
@@ -46,7 +46,14 @@ async function runSeed(seed: number): Promise<{ calls: number; durable: number; 
   backend.dieProbability = random() < 0.3 ? 0.05 : 0;
   const windowUs = pick([0, 0, 0, 200, 1500]);
   const syncer = syncerWithPool(
-    { strategy: pick(STRATEGIES), groupCommit: { windowUs, maxBatch: 1 + Math.floor(random() * 5) }, maxQueue: 1_000_000 },
+    {
+      strategy: pick(STRATEGIES),
+      groupCommit: { windowUs, maxBatch: 1 + Math.floor(random() * 5) },
+      maxQueue: 1_000_000,
+      // Half the seeds let 'auto' use syncfs whatever the machine's dirty data: big calls then take
+      // the early syncfs (started while the call's targets are still being described).
+      planner: { syncfsMaxForeignMiB: random() < 0.5 ? 8 : 1e9 },
+    },
     backend,
   );
   const calls: CallRecord[] = [];
@@ -56,7 +63,8 @@ async function runSeed(seed: number): Promise<{ calls: number; durable: number; 
   for (let step = 0; step < steps; step++) {
     const r = random();
     if (r < 0.5) {
-      const n = 1 + Math.floor(random() * 3);
+      // Now and then a batch big enough for syncfs (16+ targets, the same files named again).
+      const n = random() < 0.15 ? 16 + Math.floor(random() * 8) : 1 + Math.floor(random() * 3);
       const fds = Array.from({ length: n }, () => pick(all).fd);
       const modes = fds.map(() => pick<Mode>(['data', 'full']));
       const abort = random() < 0.15 ? new AbortController() : null;
@@ -106,7 +114,12 @@ async function runSeed(seed: number): Promise<{ calls: number; durable: number; 
     durable: calls.filter((c) => c.report?.ok).length,
     failed: calls.filter((c) => c.error instanceof SyncError).length,
     aborted: calls.filter((c) => c.error instanceof AbortError).length,
+    early: calls.filter((c) => resultsOf(c).some((r) => r.reason?.includes('started while'))).length,
   };
+}
+
+function resultsOf(c: CallRecord): readonly TargetResult[] {
+  return c.report?.results ?? (c.error instanceof SyncError ? c.error.report.results : []);
 }
 
 function check(seed: number, calls: CallRecord[], log: LogEntry[], backend: FakeBackend, resets: Array<{ ino: bigint; at: number }>): void {
@@ -162,19 +175,21 @@ function check(seed: number, calls: CallRecord[], log: LogEntry[], backend: Fake
 }
 
 test(`the rule holds over ${SEEDS} seeded interleavings`, async () => {
-  const totals = { calls: 0, durable: 0, failed: 0, aborted: 0 };
+  const totals = { calls: 0, durable: 0, failed: 0, aborted: 0, early: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const t = await runSeed(seed);
     totals.calls += t.calls;
     totals.durable += t.durable;
     totals.failed += t.failed;
     totals.aborted += t.aborted;
+    totals.early += t.early;
   }
-  console.log(`model: ${SEEDS} seeds, ${totals.calls} calls: ${totals.durable} durable, ${totals.failed} failed, ${totals.aborted} aborted`);
+  console.log(`model: ${SEEDS} seeds, ${totals.calls} calls: ${totals.durable} durable, ${totals.failed} failed, ${totals.aborted} aborted, ${totals.early} with an early syncfs`);
   // The interleavings must exercise every branch, or the rule was checked on nothing.
   assert.ok(totals.durable > SEEDS, 'too few durable calls');
   assert.ok(totals.failed > SEEDS / 10, 'too few failures injected');
   assert.ok(totals.aborted > 0, 'no abort took effect');
+  assert.ok(totals.early > SEEDS / 20, `only ${totals.early} calls took an early syncfs`);
 });
 
 test('a plan that throws (a bug of ours) fails every request it held, never durable, none left pending', async () => {

@@ -99,6 +99,35 @@ test('an fd number closed and reused for another file between calls names the ne
   }
 });
 
+test("a big call's syncfs starts at its first target, and every target of the call on that filesystem joins it", async () => {
+  const s = scratch();
+  // The guard off: the machine's own dirty data must not decide whether this test runs the path.
+  const syncer = createSyncer({ mode: 'data', planner: { syncfsMaxForeignMiB: 1e9, explore: 0 } });
+  try {
+    // Enough files that the planner's first guesses (no measurements yet) favour syncfs.
+    const fds = writeFiles(s.dir, 400, 4096).map((f) => fs.openSync(f, 'r+'));
+    // The capabilities are asked at construction; the early path needs them known.
+    await new Promise((r) => setTimeout(r, 50));
+    const before = syncer.stats().flushes;
+    const report = await syncer.sync([...fds, fds[0]!]);
+    const after = syncer.stats().flushes;
+    const fsType = report.results[0]!.fsType;
+    if (skipBecause('early syncfs', fsType === 'btrfs' || report.results[0]!.volatile ? `${fsType} never takes syncfs` : null)) return;
+    assert.ok(report.durable);
+    assert.equal(report.filesystems.map((f) => f.plan), ['syncfs']);
+    assert.match(report.filesystems[0]!.reason, /started while the call's targets were still being described/);
+    assert.is(after.syncfs - before.syncfs, 1, 'one syncfs for the call');
+    assert.is(after.fdatasync - before.fdatasync, 0, 'no file flushed on its own');
+    const ids = new Set(report.results.map((r) => r.syscallIds.join()));
+    assert.is(ids.size, 1, 'every target names the same syncfs');
+    assert.is(report.results[400]!.mergedWith, 0, 'the repeated fd merged with its first mention');
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
 test('maxQueue: a call past it rejects at once with ERR_FSYNC2_QUEUE_FULL; the others are unaffected', async () => {
   const s = scratch();
   const syncer = createSyncer({ maxQueue: 10, pool: { minThreads: 1, maxThreads: 2 } });

@@ -8,7 +8,7 @@ import type { Strategy } from './options.js';
 import type { PinnedFds } from './pinned-fds.js';
 import type { TargetResult } from './report.js';
 import { toResult } from './results.js';
-import type { Scheduler, Waiter } from './scheduler.js';
+import type { EarlySyncfs, Scheduler, Waiter } from './scheduler.js';
 import type { Request } from './targets.js';
 
 const NO_PARENTS: readonly never[] = [];
@@ -28,7 +28,11 @@ export function syncFds(
     if (--pending === 0) answer(results);
   };
   const first = requests.length > 1 ? new Map<string, number>() : null;
-  const waiters: Waiter[] = [];
+  // A batch that 'auto' flushes with syncfs starts it at its first target, and the others join it
+  // as they are described (Scheduler.beginEarlySyncfs).
+  let early: EarlySyncfs | null = null;
+  // A lone target (the group-commit path) never has a batch to overlap.
+  let tried = requests.length < 2;
   for (const request of requests) {
     const i = request.index;
     const d = request.invalid ? null : pinned.acquire(request.fd);
@@ -48,7 +52,7 @@ export function syncFds(
       if (mergedWith === null) first.set(file.key, i);
     }
     const fd = request.fd;
-    waiters.push({
+    const w: Waiter = {
       file,
       fd,
       pathOnly: d.pathOnly,
@@ -64,8 +68,13 @@ export function syncFds(
         results[i] = toResult(outcome, NO_PARENTS, pool.backend);
         done();
       },
-    });
+    };
+    if (!tried) {
+      tried = true;
+      early = scheduler.beginEarlySyncfs(w, requests.length);
+    }
+    scheduler.enqueue(w, early);
   }
+  if (early) scheduler.endEarlySyncfs(early);
   if (requests.length === 0) answer(results);
-  for (const w of waiters) scheduler.enqueue(w);
 }

@@ -79,7 +79,7 @@ export function syncfsReportsErrors(kernel = release()): boolean {
 
 // Only regular files and directories live on the filesystem a syncfs flushes: a pipe, socket or
 // device fd names a pseudo filesystem whose syncfs returns 0 while nothing was synced.
-export function syncfsCanCover(e: FlushEntry): boolean {
+export function syncfsCanCover(e: Pick<FlushEntry, 'kind' | 'pathOnly'>): boolean {
   return (e.kind === KIND.FILE || e.kind === KIND.DIRECTORY) && !e.pathOnly;
 }
 

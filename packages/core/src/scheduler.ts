@@ -13,6 +13,12 @@
 // before its syscall is handed to a thread (so the flush starts after every request it serves
 // arrived); a file has at most one flush in flight, and requests arriving meanwhile stay queued.
 // A plan's mode for a file is the strongest of the requests it takes.
+//
+// An early syncfs (beginEarlySyncfs) starts while a call's targets are still being described, and
+// the call's later targets on that filesystem join it. The rule holds because a request is made
+// when its call is: every target's data was written before sync() was called, and the syncfs
+// starts inside that call, so it starts after every request it serves. Only files with nothing
+// queued or in flight join, so each file still has one flush in flight.
 import { channel } from 'node:diagnostics_channel';
 import { constants } from 'node:os';
 import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
@@ -20,8 +26,8 @@ import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
 import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirty.js';
-import { opSyscalls, planGroup, syncfsReportsErrors, type FlushEntry } from './plan.js';
-import type { Capabilities, Planner } from './planner.js';
+import { opSyscalls, planGroup, syncfsCanCover, syncfsReportsErrors, type FlushEntry } from './plan.js';
+import type { Capabilities, Choice, Planner } from './planner.js';
 import type { Plan } from './report.js';
 import { StatsRecorder } from './stats.js';
 
@@ -95,6 +101,19 @@ interface Entry extends FlushEntry {
   finished?: boolean;
 }
 
+/** A syncfs started inside a sync() call, taking that call's targets on its filesystem. */
+export interface EarlySyncfs {
+  readonly dev: bigint;
+  readonly strategy: Strategy;
+  readonly entries: Entry[];
+  readonly members: Map<FileState, Entry>;
+  /** Takes members until the call has enqueued its last target (synchronously, in syncFds). */
+  open: boolean;
+  /** The planner's choice; the syncfs starts when the first member joins, through its fd. */
+  readonly choice: Choice;
+  readonly fs: FsInfo | null;
+}
+
 export interface GroupCommit {
   /** µs to wait for more requests before a plan starts; 0 = only what piles up while threads are busy. */
   readonly windowUs: number;
@@ -148,6 +167,8 @@ export class Scheduler {
   readonly stats = new StatsRecorder();
   readonly #planner: Planner;
   #caps: Promise<Capabilities> | null = null;
+  /** The capabilities once known: an early syncfs is decided synchronously. */
+  #capsNow: Capabilities | null = null;
   /** Flush tasks handed to the pool and not yet answered. */
   #tasks = 0;
   #syscallId = 0;
@@ -159,6 +180,8 @@ export class Scheduler {
     this.#pool = pool;
     this.#commit = commit;
     this.#planner = planner;
+    // Asked now, not on the first plan: an early syncfs is decided without waiting for it.
+    void this.#capabilities();
   }
 
   get queued(): number {
@@ -175,7 +198,8 @@ export class Scheduler {
     return n;
   }
 
-  enqueue(w: Waiter): void {
+  /** `early`: the call's early syncfs, which w joins when it can (see beginEarlySyncfs). */
+  enqueue(w: Waiter, early: EarlySyncfs | null = null): void {
     this.stats.requests++;
     w.arrivedAt = performance.now();
     let st = this.#files.get(w.file.key);
@@ -193,11 +217,90 @@ export class Scheduler {
       this.#forgetIfIdle(st);
       return;
     }
+    if (early?.open && this.#join(early, st, w)) return;
     w.state = 'queued';
     st.queued.push(w);
     this.#queued++;
     if (!st.inflight) this.#ready.add(st);
     this.#schedule(false);
+  }
+
+  /**
+   * Starts a syncfs for a call of `files` targets as soon as its first target `w` is described,
+   * when 'auto' would choose syncfs for the batch anyway, so that the call's describing and
+   * enqueueing overlap the syncfs instead of preceding it. Null when it would not: the targets
+   * then take the usual path. Needs what the planner needs without a round trip: the threads'
+   * capabilities already known, and a system clean enough that the batch's own dirty data (a
+   * cachestat) could not change the guard's answer. The caller passes the result to enqueue() for
+   * each target, `w` first (the syncfs starts as it joins), then to endEarlySyncfs().
+   */
+  beginEarlySyncfs(w: Waiter, files: number): EarlySyncfs | null {
+    const caps = this.#capsNow;
+    const { fs, dev } = w.file;
+    if (caps === null || w.strategy !== 'auto' || !syncfsCanCover({ kind: w.file.kind, pathOnly: w.pathOnly })) return null;
+    if (!this.#planner.mayUseSyncfs({ fs, files, strategy: w.strategy }, caps)) return null;
+    const st = this.#files.get(w.file.key);
+    if (st && (st.inflight || st.queued.length > 0 || st.failure)) return null;
+    const systemDirty = systemDirtyBytes();
+    if (this.#planner.needsOwnDirty(systemDirty)) return null;
+    const choice = this.#planner.choose({ dev, fs, files, strategy: w.strategy, ownDirtyBytes: null, systemDirtyBytes: systemDirty }, caps);
+    if (choice.arm.plan !== 'syncfs') return null;
+    return { dev, strategy: w.strategy, entries: [], members: new Map(), open: true, choice, fs };
+  }
+
+  /** The call has enqueued every target: nothing joins `early` any more. */
+  endEarlySyncfs(early: EarlySyncfs): void {
+    early.open = false;
+  }
+
+  #join(early: EarlySyncfs, st: FileState, w: Waiter): boolean {
+    if (w.file.dev !== early.dev || w.strategy !== early.strategy) return false;
+    if (!syncfsCanCover({ kind: w.file.kind, pathOnly: w.pathOnly })) return false;
+    const member = early.members.get(st);
+    // A file already in this syncfs (a call naming it twice) shares it; any other flush of the
+    // file, running or queued, keeps it out: one flush in flight per file.
+    if (!member && (st.inflight || st.queued.length > 0)) return false;
+    w.state = 'inflight';
+    this.#inflight++;
+    if (member) {
+      st.inflight!.push(w);
+      member.mode = stronger(member.mode, w.mode);
+      return true;
+    }
+    st.inflight = [w];
+    const entry: Entry = { state: st, strategy: w.strategy, dev: st.file.dev, kind: st.file.kind, pathOnly: false, fd: w.fd, mode: w.mode };
+    early.members.set(st, entry);
+    early.entries.push(entry);
+    if (early.entries.length === 1) {
+      this.#runEarlySyncfs(early, entry).catch((err: unknown) => this.#failPlan(early.entries, err));
+    }
+    return true;
+  }
+
+  async #runEarlySyncfs(early: EarlySyncfs, head: Entry): Promise<void> {
+    const { choice, fs } = early;
+    const reason = `${choice.reason}; started while the call's targets were still being described`;
+    const startedAt = performance.now();
+    let endedAt = startedAt;
+    let failed = 0;
+    let requests = 0;
+    await this.#run([{ entry: head, op: OPS.SYNCFS }], { width: 1, uring: 0, workers: 0 }, (_e, _op, errno, nanos, backend, err, id) => {
+      endedAt = performance.now();
+      if (errno !== 0 || err) failed = early.entries.length;
+      for (const e of early.entries) requests += e.state.inflight?.length ?? 0;
+      // syncfs names no file: its error fails every file it was meant to cover.
+      for (const e of early.entries) {
+        this.#finish(e, { errno, workerError: err, syscall: 'syncfs', plan: 'syncfs', reason, mode: e.mode, nanos, backend, sticky: false, served: 0, syscallIds: [id] });
+      }
+    });
+    const durationMs = endedAt - startedAt;
+    if (failed === 0) this.#planner.observe(early.dev, choice, durationMs);
+    if (planChannel.hasSubscribers) {
+      planChannel.publish({
+        dev: early.dev, fsType: fs?.name ?? null, plan: 'syncfs', reason, files: early.entries.length,
+        requests, syscalls: 1, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
+      } satisfies PlanEvent);
+    }
   }
 
   /** Drops a request that has not been handed to a flush yet; false when it is running or done. */
@@ -274,17 +377,21 @@ export class Scheduler {
       else groups.set(key, [entry]);
     }
     for (const entries of groups.values()) {
-      this.#runGroup(entries).catch((err: unknown) => {
-        // A bug of ours, not a flush result: fail what this plan had not answered, never hang it
-        // and never report it durable.
-        const error = err instanceof Error ? err : new Error(String(err));
-        for (const e of entries) {
-          if (e.finished) continue;
-          this.#finish(e, {
-            errno: 0, workerError: error, syscall: null, plan: null, reason: `plan failed: ${error.message}`, mode: e.mode,
-            nanos: 0, backend: this.#pool.backend, sticky: false, served: 0, syscallIds: [],
-          });
-        }
+      this.#runGroup(entries).catch((err: unknown) => this.#failPlan(entries, err));
+    }
+  }
+
+  /**
+   * The safety net for a bug of ours, not a flush result: fails what a plan had not answered,
+   * never hangs it and never reports it durable.
+   */
+  #failPlan(entries: readonly Entry[], err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    for (const e of entries) {
+      if (e.finished) continue;
+      this.#finish(e, {
+        errno: 0, workerError: error, syscall: null, plan: null, reason: `plan failed: ${error.message}`, mode: e.mode,
+        nanos: 0, backend: this.#pool.backend, sticky: false, served: 0, syscallIds: [],
       });
     }
   }
@@ -303,6 +410,7 @@ export class Scheduler {
         maxThreads: this.#pool.maxThreads,
       };
     })();
+    void this.#caps.then((caps) => (this.#capsNow = caps));
     return this.#caps;
   }
 
