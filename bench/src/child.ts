@@ -2,7 +2,7 @@
 // answer per stdout line. Usage: node child.js node|fsync2 [maxThreads]
 import { createInterface } from 'node:readline';
 import type { Syncer } from '@fsync2/core';
-import { createBenchSyncer, fsync2Flusher } from './contenders/fsync2.js';
+import { createBenchSyncer, createNoSyncfsSyncer, fsync2Flusher, NO_SYNCFS } from './contenders/fsync2.js';
 import { NODE_FLUSHERS } from './contenders/node.js';
 import type { Hello } from './children.js';
 import { runAppend, runFlush, runLatency, runProbe, type Flusher, type Job } from './jobs.js';
@@ -11,13 +11,21 @@ import type { Strategy } from '@fsync2/core';
 const role = process.argv[2];
 const maxThreads = Number(process.argv[3] ?? 0) || null;
 let syncer: Syncer | null = null;
-if (role === 'fsync2') syncer = await createBenchSyncer(maxThreads);
-else if (role !== 'node') throw new Error(`unknown role ${role}`);
+// Made at start like the main one, so that its threads are up before its first timed job.
+let noSyncfs: Syncer | null = null;
+if (role === 'fsync2') {
+  syncer = await createBenchSyncer(maxThreads);
+  noSyncfs = await createNoSyncfsSyncer(maxThreads);
+} else if (role !== 'node') {
+  throw new Error(`unknown role ${role}`);
+}
 
 function flusher(name: string): Flusher {
   if (name.startsWith('fsync2:')) {
     if (!syncer) throw new Error(`${name} asked of a child without fsync2`);
-    return fsync2Flusher(syncer, name.slice('fsync2:'.length) as Strategy);
+    const strategy = name.slice('fsync2:'.length);
+    if (strategy === NO_SYNCFS) return fsync2Flusher(noSyncfs!, 'auto');
+    return fsync2Flusher(syncer, strategy as Strategy);
   }
   const f = NODE_FLUSHERS[name];
   if (!f) throw new Error(`unknown flusher ${name}`);
@@ -62,6 +70,7 @@ lines.on('line', (line) => {
 lines.on('close', () => {
   void queue.then(async () => {
     await syncer?.close();
+    await noSyncfs?.close();
     process.exit(0);
   });
 });

@@ -8,11 +8,20 @@ import type { Contender } from '../types.js';
 
 export const STRATEGY_NAMES: readonly Strategy[] = ['perFile', 'writeback', 'syncfs', 'auto'];
 
+/** The flusher of 'auto' on a syncer whose planner may not use syncfs (issue 5's second W1 goal). */
+export const NO_SYNCFS = 'auto-nosyncfs';
+
 /** Child side: one syncer for the child's lifetime, as an application would keep one. */
 export async function createBenchSyncer(maxThreads: number | null): Promise<Syncer> {
   // Imported here, not at the top: the Node contenders' children never load fsync2.
   const { createSyncer } = await import('@fsync2/core');
   return createSyncer({ mode: 'data', ...(maxThreads ? { pool: { maxThreads } } : {}) });
+}
+
+/** Child side: the same, with `planner.allowSyncfs: false`. */
+export async function createNoSyncfsSyncer(maxThreads: number | null): Promise<Syncer> {
+  const { createSyncer } = await import('@fsync2/core');
+  return createSyncer({ mode: 'data', planner: { allowSyncfs: false }, ...(maxThreads ? { pool: { maxThreads } } : {}) });
 }
 
 // What the report says about how the batch was made durable, kept with each sample.
@@ -61,5 +70,15 @@ export function fsync2Contenders(addon: Child, pureTs: Child): Contender[] {
       );
     }
   }
+  // Where syncfs is not wanted (or not trusted): how close 'auto' gets with per-file plans alone.
+  out.push(
+    childContender(addon, {
+      id: `fsync2-${NO_SYNCFS}`,
+      label: 'fsync2 auto, syncfs forbidden, addon',
+      family: 'fsync2',
+      flusher: `fsync2:${NO_SYNCFS}`,
+      kinds: ['flush'],
+    }),
+  );
   return out;
 }
