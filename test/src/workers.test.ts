@@ -198,9 +198,10 @@ test('the flush lane runs ops on its own thread and returns every errno, one req
   }
 });
 
-test('a polling lane answers each request with its own result, never a late answer of the one before', async () => {
-  // With pollUs both the poll and the thread's wake-up answer every request; a late wake-up for
-  // request k, arriving while k + 1 is in flight, must not settle k + 1 (early, with k's errnos).
+test('a polling lane answers each request with its own result, never the answer of the one before', async () => {
+  // The thread picks requests up while it polls (pollUs) as well as after a wake-up, and with
+  // `poll` this side looks for each answer while also being woken for it: requests that alternate a
+  // slow flush and an instant EBADF show any answer given to the wrong request.
   const s = scratch();
   const lane = new FlushLane({ pollUs: 2000 });
   try {
@@ -210,7 +211,7 @@ test('a polling lane answers each request with its own result, never a late answ
     for (let i = 0; i < 300; i++) {
       const good = i % 2 === 1;
       if (good) fs.writeSync(fd, 'x');
-      const res = await lane.flush(Int32Array.of(good ? fd : 987654), Uint8Array.of(OPS.FDATASYNC));
+      const res = await lane.flush(Int32Array.of(good ? fd : 987654), Uint8Array.of(OPS.FDATASYNC), true);
       assert.equal([...res.errnos], [good ? 0 : EBADF], `request ${i}`);
     }
     fs.closeSync(fd);

@@ -33,7 +33,7 @@ const poolSchema = z
     atomics: z.enum(['sync', 'async', 'disabled']).default(DEFAULT_POOL_OPTIONS.atomics),
     /** A flush lane for small flush tasks: one more thread, without piscina's message round trip. */
     lane: z.boolean().default(DEFAULT_POOL_OPTIONS.lane),
-    /** µs the main thread and the lane poll for each other before sleeping; 0 never polls. */
+    /** µs the lane's thread polls for the next request after an answer before sleeping; 0 never polls. */
     pollUs: z.int().min(0).max(10_000).default(DEFAULT_POOL_OPTIONS.pollUs),
   })
   .refine((p) => p.minThreads <= p.maxThreads, {

@@ -237,6 +237,8 @@ export class Scheduler {
   beginEarlySyncfs(w: Waiter, files: number): EarlySyncfs | null {
     const caps = this.#capsNow;
     const { fs, dev } = w.file;
+    // A group-commit window asks plans to wait for more requests: this one would not.
+    if (this.#commit.windowUs > 0) return null;
     if (caps === null || w.strategy !== 'auto' || !syncfsCanCover({ kind: w.file.kind, pathOnly: w.pathOnly })) return null;
     if (!this.#planner.mayUseSyncfs({ fs, files, strategy: w.strategy }, caps)) return null;
     const st = this.#files.get(w.file.key);
@@ -260,6 +262,7 @@ export class Scheduler {
     // A file already in this syncfs (a call naming it twice) shares it; any other flush of the
     // file, running or queued, keeps it out: one flush in flight per file.
     if (!member && (st.inflight || st.queued.length > 0)) return false;
+    if (!member && early.entries.length >= this.#commit.maxBatch) return false;
     w.state = 'inflight';
     this.#inflight++;
     if (member) {
@@ -526,9 +529,11 @@ export class Scheduler {
         try {
           const fds = Int32Array.from(part, (o) => o.entry.fd);
           const codes = Uint8Array.from(part, (o) => o.op);
+          let waiting = 0;
+          for (const o of part) waiting += o.entry.state.inflight?.length ?? 0;
           const res = how.uring > 0 && this.#pool.flushWith
             ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: how.workers })
-            : await this.#pool.flush(fds, codes);
+            : await this.#pool.flush(fds, codes, { waiting });
           part.forEach(({ entry, op }, i) => done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!));
         } catch (err) {
           // The thread died holding these flushes: they may or may not have run, and an error

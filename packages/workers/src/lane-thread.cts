@@ -19,7 +19,8 @@ Atomics.notify(ctl, CTL.READY);
 // STOP is checked before every wait: a lane destroyed while this thread was still loading must
 // find it here and leave by itself, rather than be terminated in the middle of loading the addon.
 while (Atomics.load(ctl, CTL.STOP) !== 1) {
-  // Poll before sleeping when the next request came soon last time (see lane.ts).
+  // Poll before sleeping when the next request came soon last time (see lane.ts): the main
+  // thread's work between an answer and the next request is microseconds in group commit.
   if (pollMs > 0 && answeredAt > 0 && lastGapMs <= pollMs) {
     const until = answeredAt + pollMs;
     while (Atomics.load(ctl, CTL.REQUEST) === seen && performance.now() < until);
