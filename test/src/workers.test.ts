@@ -221,6 +221,27 @@ test('a polling lane answers each request with its own result, never the answer 
   }
 });
 
+test('a late wake-up for one lane answer does not eat the wake-up of the next request', async () => {
+  // The fixture publishes each answer 20 ms before its notify. Polling sees the answer, the next
+  // request begins to wait, and then the old notify wakes it: it must wait again, not hang.
+  const lane = new FlushLane({ pollUs: 5000, thread: path.join(FIXTURES, 'late-notify-lane.cjs') });
+  try {
+    await whenFree(lane);
+    for (let i = 0; i < 6; i++) {
+      // Polling for the first request only: the second is left to its wake-up.
+      const res = await Promise.race([
+        lane.flush(Int32Array.of(3), Uint8Array.of(OPS.FSYNC), i % 2 === 0),
+        new Promise<null>((r) => setTimeout(() => r(null), 2000)),
+      ]);
+      assert.ok(res, `request ${i} was never answered`);
+      assert.equal([...res!.errnos], [EBADF]);
+    }
+  } finally {
+    // destroy() waits for a flush in flight: a request left unanswered would hang it here.
+    await Promise.race([lane.destroy(), new Promise((r) => setTimeout(r, 3000))]);
+  }
+});
+
 test('a lane thread that dies holding a request fails it with WorkerError, never flushed', async () => {
   const s = scratch();
   const lane = new FlushLane({ pollUs: 250, thread: path.join(FIXTURES, 'dying-lane.cjs') });

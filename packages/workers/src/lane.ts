@@ -100,11 +100,25 @@ export class FlushLane {
     this.#worker.ref();
     Atomics.store(ctl, CTL.REQUEST, seq);
     Atomics.notify(ctl, CTL.REQUEST);
-    const wait = waitAsync(ctl, CTL.DONE, seq - 1);
-    if (wait.async) void wait.value.then(() => this.#answer(seq, n));
-    else this.#answer(seq, n);
+    this.#wake(seq, n);
     if (poll && this.#pollMs > 0 && this.#waiting) this.#poll(seq, n);
     return answer;
+  }
+
+  /**
+   * Waits to be woken for request `seq`'s answer. A wake-up may be an earlier request's: its
+   * notify can arrive after polling (or an answer already there when the wait began) took that
+   * answer and this request began to wait. Then it waits again: taking that wake-up for this
+   * request's would leave it waiting forever (seen in a W3 bench round).
+   */
+  #wake(seq: number, n: number): void {
+    if (this.#seq !== seq || !this.#waiting) return;
+    const { ctl } = this.#views;
+    const done = Atomics.load(ctl, CTL.DONE);
+    if (done === seq) return this.#answer(seq, n);
+    const wait = waitAsync(ctl, CTL.DONE, done);
+    if (wait.async) void wait.value.then(() => this.#wake(seq, n));
+    else this.#wake(seq, n);
   }
 
   #poll(seq: number, n: number): void {
