@@ -28,6 +28,7 @@ test('the addon is built and its constants match the TypeScript ones', () => {
 test('io_uring, cachestat and the page size are there on this kernel (6.18)', () => {
   assert.is(native.uringStatus(), 0);
   assert.is(native.pageSize(), 4096);
+  assert.is(native.schedYield(), 0);
   const s = scratch();
   try {
     const [file] = writeFiles(s.dir, 1, 8192);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OPS } from '@fsync2/native';
+import { loadNative, OPS } from '@fsync2/native';
 import { FlushLane, FlushPool, WorkerError, KIND } from '@fsync2/workers';
 import type { SyncError } from '@fsync2/core';
 import { syncerWithPool } from './fake-backend.js';
@@ -168,6 +168,10 @@ test('a worker that cannot load fails each task with a clear WorkerError, withou
   }
 });
 
+// This side polls only with sched_yield from the addon, which these tests load (they assert 'native').
+const native = loadNative();
+const schedYield = native.available ? native.binding.schedYield : null;
+
 async function whenFree(lane: FlushLane): Promise<void> {
   for (let i = 0; i < 400 && !lane.free; i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(lane.free, 'the lane thread never became ready');
@@ -203,7 +207,7 @@ test('a polling lane answers each request with its own result, never the answer 
   // `poll` this side looks for each answer while also being woken for it: requests that alternate a
   // slow flush and an instant EBADF show any answer given to the wrong request.
   const s = scratch();
-  const lane = new FlushLane({ pollUs: 2000 });
+  const lane = new FlushLane({ pollUs: 2000, yieldCpu: schedYield });
   try {
     await whenFree(lane);
     const [file] = writeFiles(s.dir, 1);
@@ -224,7 +228,9 @@ test('a polling lane answers each request with its own result, never the answer 
 test('a late wake-up for one lane answer does not eat the wake-up of the next request', async () => {
   // The fixture publishes each answer 20 ms before its notify. Polling sees the answer, the next
   // request begins to wait, and then the old notify wakes it: it must wait again, not hang.
-  const lane = new FlushLane({ pollUs: 5000, thread: path.join(FIXTURES, 'late-notify-lane.cjs') });
+  let yields = 0;
+  const yieldCpu = () => (yields++, schedYield!());
+  const lane = new FlushLane({ pollUs: 5000, yieldCpu, thread: path.join(FIXTURES, 'late-notify-lane.cjs') });
   try {
     await whenFree(lane);
     for (let i = 0; i < 6; i++) {
@@ -236,6 +242,8 @@ test('a late wake-up for one lane answer does not eat the wake-up of the next re
       assert.ok(res, `request ${i} was never answered`);
       assert.equal([...res!.errnos], [EBADF]);
     }
+    // A poll that never yields can keep the thread it just woke off this CPU (lane.ts).
+    assert.ok(yields > 0, 'the poll never called sched_yield');
   } finally {
     // destroy() waits for a flush in flight: a request left unanswered would hang it here.
     await Promise.race([lane.destroy(), new Promise((r) => setTimeout(r, 3000))]);

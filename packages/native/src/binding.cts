@@ -56,6 +56,8 @@ export interface NativeBinding {
   cachestatBatch(fds: Int32Array, dirty: Float64Array, writeback: Float64Array): number;
   /** sysconf(_SC_PAGESIZE): cachestat's unit. */
   pageSize(): number;
+  /** sched_yield(2): lets a thread queued on this CPU run; 0 or errno. For polling loops. */
+  schedYield(): number;
   readonly ops: Readonly<Record<keyof typeof OPS, number>>;
   readonly syncFileRangeFlags: Readonly<Record<keyof typeof SYNC_FILE_RANGE, number>>;
   readonly cachestatFields: Readonly<Record<keyof typeof CACHESTAT, number>>;
@@ -107,6 +109,7 @@ const FUNCTIONS = [
   'cachestat',
   'cachestatBatch',
   'pageSize',
+  'schedYield',
 ] as const satisfies ReadonlyArray<keyof NativeBinding>;
 
 let status: NativeStatus | undefined;

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <chrono>
+#include <sched.h>
 #include <memory>
 #include <vector>
 
@@ -378,6 +379,13 @@ Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), page_size());
 }
 
+// For a thread that polls shared memory: a thread it just woke is often queued on its own CPU
+// (the scheduler's wake-affine placement), and without a yield would wait there until the
+// poll ends or the next tick.
+Napi::Value SchedYield(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), sched_yield() == 0 ? 0 : errno);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fsync", Napi::Function::New(env, Fsync, "fsync"));
   exports.Set("fdatasync", Napi::Function::New(env, Fdatasync, "fdatasync"));
@@ -394,6 +402,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cachestat", Napi::Function::New(env, Cachestat, "cachestat"));
   exports.Set("cachestatBatch", Napi::Function::New(env, CachestatBatch, "cachestatBatch"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
+  exports.Set("schedYield", Napi::Function::New(env, SchedYield, "schedYield"));
   env.SetInstanceData(new AddonData());
 
   Napi::Object ops = Napi::Object::New(env);

@@ -2,12 +2,17 @@
 // pool threads' own flush code. No MessagePort on the way in or out: the round trip is a futex
 // wake each way, which is what keeps one caller's flush near the cost of the syscall itself.
 import { workerData } from 'node:worker_threads';
+import { loadNative } from '@fsync2/native';
 import run = require('./worker.cjs');
 import { CTL, laneViews } from './lane-layout.cjs';
 import type { EngineFlushResult } from './protocol.cjs';
 
 const { ctl, fds, ops, errnos, nanos, times } = laneViews(workerData.buffer as SharedArrayBuffer);
-const pollMs = Number(workerData.pollUs ?? 0) / 1000;
+const native = loadNative();
+// A poll without sched_yield can hold the CPU the main thread was just woken onto (see lane.ts):
+// without the addon this thread never polls.
+const yieldCpu = native.available ? native.binding.schedYield : null;
+const pollMs = yieldCpu ? Number(workerData.pollUs ?? 0) / 1000 : 0;
 /** ms from the last answer to the next request: whether polling after an answer may pay. */
 let lastGapMs = 0;
 let answeredAt = 0;
@@ -23,7 +28,7 @@ while (Atomics.load(ctl, CTL.STOP) !== 1) {
   // thread's work between an answer and the next request is microseconds in group commit.
   if (pollMs > 0 && answeredAt > 0 && lastGapMs <= pollMs) {
     const until = answeredAt + pollMs;
-    while (Atomics.load(ctl, CTL.REQUEST) === seen && performance.now() < until);
+    while (Atomics.load(ctl, CTL.REQUEST) === seen && performance.now() < until) yieldCpu!();
   }
   Atomics.wait(ctl, CTL.REQUEST, seen);
   if (Atomics.load(ctl, CTL.STOP) === 1) break;

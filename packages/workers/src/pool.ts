@@ -114,7 +114,7 @@ export class FlushPool implements FlushBackend {
     this.#options = { ...DEFAULT_POOL_OPTIONS, ...options };
     this.#native = loadNative();
     this.#piscina = this.#start();
-    this.#lane = this.#options.lane ? new FlushLane({ pollUs: this.#options.pollUs }) : null;
+    this.#lane = this.#options.lane ? new FlushLane({ pollUs: this.#options.pollUs, yieldCpu: this.#yieldCpu() }) : null;
   }
 
   #start(): Piscina {
@@ -157,6 +157,11 @@ export class FlushPool implements FlushBackend {
     return this.#native.available ? null : this.#native.reason;
   }
 
+  /** sched_yield for the lane's poll on this thread; without the addon the lane never polls here. */
+  #yieldCpu(): (() => number) | null {
+    return this.#native.available ? this.#native.binding.schedYield : null;
+  }
+
   get nativeSource(): NativeSource | null {
     return this.#native.available ? this.#native.source : null;
   }
@@ -197,7 +202,7 @@ export class FlushPool implements FlushBackend {
         return null;
       }
       this.#laneRestarts++;
-      this.#lane = new FlushLane({ pollUs: this.#options.pollUs });
+      this.#lane = new FlushLane({ pollUs: this.#options.pollUs, yieldCpu: this.#yieldCpu() });
     }
     return this.#lane.free ? this.#lane : null;
   }
