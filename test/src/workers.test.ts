@@ -207,6 +207,8 @@ test('a polling lane answers each request with its own result, never the answer 
   // `poll` this side looks for each answer while also being woken for it: requests that alternate a
   // slow flush and an instant EBADF show any answer given to the wrong request.
   const s = scratch();
+  // Without sched_yield this side would not poll at all, and the test would prove nothing.
+  assert.ok(schedYield, 'the addon has no schedYield');
   const lane = new FlushLane({ pollUs: 2000, yieldCpu: schedYield });
   try {
     await whenFree(lane);

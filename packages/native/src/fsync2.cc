@@ -5,9 +5,10 @@
 #include <napi.h>
 
 #include <chrono>
-#include <sched.h>
 #include <memory>
 #include <vector>
+
+#include <sched.h>
 
 #include "ops.h"
 #include "platform.h"

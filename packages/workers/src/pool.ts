@@ -114,7 +114,7 @@ export class FlushPool implements FlushBackend {
     this.#options = { ...DEFAULT_POOL_OPTIONS, ...options };
     this.#native = loadNative();
     this.#piscina = this.#start();
-    this.#lane = this.#options.lane ? new FlushLane({ pollUs: this.#options.pollUs, yieldCpu: this.#yieldCpu() }) : null;
+    this.#lane = this.#options.lane ? this.#newLane() : null;
   }
 
   #start(): Piscina {
@@ -157,9 +157,10 @@ export class FlushPool implements FlushBackend {
     return this.#native.available ? null : this.#native.reason;
   }
 
-  /** sched_yield for the lane's poll on this thread; without the addon the lane never polls here. */
-  #yieldCpu(): (() => number) | null {
-    return this.#native.available ? this.#native.binding.schedYield : null;
+  /** Without the addon there is no sched_yield for its poll here, and it never polls (lane.ts). */
+  #newLane(): FlushLane {
+    const yieldCpu = this.#native.available ? this.#native.binding.schedYield : null;
+    return new FlushLane({ pollUs: this.#options.pollUs, yieldCpu });
   }
 
   get nativeSource(): NativeSource | null {
@@ -202,7 +203,7 @@ export class FlushPool implements FlushBackend {
         return null;
       }
       this.#laneRestarts++;
-      this.#lane = new FlushLane({ pollUs: this.#options.pollUs, yieldCpu: this.#yieldCpu() });
+      this.#lane = this.#newLane();
     }
     return this.#lane.free ? this.#lane : null;
   }
