@@ -29,6 +29,8 @@ interface CallRecord {
   report: SyncReport | null;
   error: unknown;
   abort: AbortController | null;
+  /** Its flush was handed to the backend before sync() returned: a lone flush (#flushAlone). */
+  alone: boolean;
 }
 
 function files(): FakeFile[] {
@@ -39,7 +41,7 @@ function files(): FakeFile[] {
 
 const covers = (op: number, mode: Mode) => op === OPS.FSYNC || op === OPS.SYNCFS || (op === OPS.FDATASYNC && mode === 'data');
 
-async function runSeed(seed: number): Promise<{ calls: number; durable: number; failed: number; aborted: number; early: number }> {
+async function runSeed(seed: number): Promise<{ calls: number; durable: number; failed: number; aborted: number; early: number; alone: number }> {
   const random = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const all = files();
@@ -69,12 +71,15 @@ async function runSeed(seed: number): Promise<{ calls: number; durable: number; 
       const fds = Array.from({ length: n }, () => pick(all).fd);
       const modes = fds.map(() => pick<Mode>(['data', 'full']));
       const abort = random() < 0.15 ? new AbortController() : null;
-      const rec: CallRecord = { t: backend.tick(), fds, modes, answeredAt: 0, report: null, error: null, abort };
+      const rec: CallRecord = { t: backend.tick(), fds, modes, answeredAt: 0, report: null, error: null, abort, alone: false };
       calls.push(rec);
       const targets = fds.map((fd, i) => ({ target: fd, mode: modes[i]! }));
       const strategy = random() < 0.3 ? pick(STRATEGIES) : undefined;
+      const handed = backend.log.length;
+      const call = syncer.sync(targets, { ...(abort ? { signal: abort.signal } : {}), ...(strategy ? { strategy } : {}) });
+      rec.alone = backend.log.length > handed;
       pending.push(
-        syncer.sync(targets, { ...(abort ? { signal: abort.signal } : {}), ...(strategy ? { strategy } : {}) }).then(
+        call.then(
           (report) => {
             rec.answeredAt = backend.tick();
             rec.report = report;
@@ -116,6 +121,7 @@ async function runSeed(seed: number): Promise<{ calls: number; durable: number; 
     failed: calls.filter((c) => c.error instanceof SyncError).length,
     aborted: calls.filter((c) => c.error instanceof AbortError).length,
     early: calls.filter((c) => resultsOf(c).some((r) => r.reason?.includes('started while'))).length,
+    alone: calls.filter((c) => c.alone).length,
   };
 }
 
@@ -180,7 +186,7 @@ test(`the rule holds over ${SEEDS} seeded interleavings`, async () => {
   // hundreds of MiB, and per-file plans rightly win every big call. Start from a clean page cache
   // so that the early syncfs is exercised wherever the test runs.
   spawnSync('sync');
-  const totals = { calls: 0, durable: 0, failed: 0, aborted: 0, early: 0 };
+  const totals = { calls: 0, durable: 0, failed: 0, aborted: 0, early: 0, alone: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const t = await runSeed(seed);
     totals.calls += t.calls;
@@ -188,13 +194,15 @@ test(`the rule holds over ${SEEDS} seeded interleavings`, async () => {
     totals.failed += t.failed;
     totals.aborted += t.aborted;
     totals.early += t.early;
+    totals.alone += t.alone;
   }
-  console.log(`model: ${SEEDS} seeds, ${totals.calls} calls: ${totals.durable} durable, ${totals.failed} failed, ${totals.aborted} aborted, ${totals.early} with an early syncfs`);
+  console.log(`model: ${SEEDS} seeds, ${totals.calls} calls: ${totals.durable} durable, ${totals.failed} failed, ${totals.aborted} aborted, ${totals.early} with an early syncfs, ${totals.alone} flushed alone`);
   // The interleavings must exercise every branch, or the rule was checked on nothing.
   assert.ok(totals.durable > SEEDS, 'too few durable calls');
   assert.ok(totals.failed > SEEDS / 10, 'too few failures injected');
   assert.ok(totals.aborted > 0, 'no abort took effect');
   assert.ok(totals.early >= 10, `only ${totals.early} calls took an early syncfs`);
+  assert.ok(totals.alone >= 10, `only ${totals.alone} calls flushed alone`);
 });
 
 test('a plan that throws (a bug of ours) fails every request it held, never durable, none left pending', async () => {

@@ -217,7 +217,7 @@ test('a polling lane answers each request with its own result, never the answer 
     for (let i = 0; i < 300; i++) {
       const good = i % 2 === 1;
       if (good) fs.writeSync(fd, 'x');
-      const res = await lane.flush(Int32Array.of(good ? fd : 987654), Uint8Array.of(OPS.FDATASYNC), true);
+      const res = await lane.flush(Int32Array.of(good ? fd : 987654), Uint8Array.of(OPS.FDATASYNC));
       assert.equal([...res.errnos], [good ? 0 : EBADF], `request ${i}`);
     }
     fs.closeSync(fd);
@@ -232,13 +232,16 @@ test('a late wake-up for one lane answer does not eat the wake-up of the next re
   // request begins to wait, and then the old notify wakes it: it must wait again, not hang.
   let yields = 0;
   const yieldCpu = () => (yields++, schedYield!());
-  const lane = new FlushLane({ pollUs: 5000, yieldCpu, thread: path.join(FIXTURES, 'late-notify-lane.cjs') });
+  // An 8 ms poll sees an answer published 5 ms after a request the thread takes at once, and gives
+  // up on the next one, which the thread takes only after its late notify: requests alternate
+  // between answered by the poll and left to a wake-up, and each of the latter is woken first by
+  // its predecessor's late notify.
+  const lane = new FlushLane({ pollUs: 8000, yieldCpu, thread: path.join(FIXTURES, 'late-notify-lane.cjs') });
   try {
     await whenFree(lane);
     for (let i = 0; i < 6; i++) {
-      // Polling for the first request only: the second is left to its wake-up.
       const res = await Promise.race([
-        lane.flush(Int32Array.of(3), Uint8Array.of(OPS.FSYNC), i % 2 === 0),
+        lane.flush(Int32Array.of(3), Uint8Array.of(OPS.FSYNC)),
         new Promise<null>((r) => setTimeout(() => r(null), 2000)),
       ]);
       assert.ok(res, `request ${i} was never answered`);

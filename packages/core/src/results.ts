@@ -101,12 +101,16 @@ export function makeReport(
   let ok = true;
   let durable = true;
   const filesystems: FilesystemReport[] = [];
-  const syscalls = new Set<number>();
+  // One result without parents (a lone caller's commit) has distinct ids: no set to count them.
+  const lone = results.length === 1 && results[0]!.parents.length === 0;
+  const syscalls = lone ? null : new Set<number>();
   for (const r of results) {
     ok &&= r.ok;
     durable &&= r.durable;
-    for (const id of r.syscallIds) syscalls.add(id);
-    for (const p of r.parents) for (const id of p.syscallIds) syscalls.add(id);
+    if (syscalls) {
+      for (const id of r.syscallIds) syscalls.add(id);
+      for (const p of r.parents) for (const id of p.syscallIds) syscalls.add(id);
+    }
     if (r.dev === null || r.plan === null) continue;
     const fs = filesystems.find((f) => f.dev === r.dev);
     if (fs) (fs as { files: number }).files++;
@@ -121,7 +125,7 @@ export function makeReport(
     backend: pool.backend,
     nativeReason: pool.nativeReason,
     nativeSource: pool.nativeSource ?? null,
-    syscalls: syscalls.size,
+    syscalls: syscalls ? syscalls.size : results[0]!.syscallIds.length,
     durationMs: performance.now() - started,
   };
 }

@@ -26,7 +26,7 @@ import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
 import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirty.js';
-import { opSyscalls, planGroup, syncfsCanCover, syncfsReportsErrors, type FlushEntry } from './plan.js';
+import { flushOp, opSyscalls, planGroup, syncfsCanCover, syncfsReportsErrors, type FlushEntry } from './plan.js';
 import type { Capabilities, Choice, Planner } from './planner.js';
 import type { Plan } from './report.js';
 import { StatsRecorder } from './stats.js';
@@ -173,6 +173,8 @@ export class Scheduler {
   #tasks = 0;
   #syscallId = 0;
   #dispatchPending = false;
+  /** The last plan started took a single request: the lone caller's pattern (see #flushAlone). */
+  #lastAlone = false;
   #queued = 0;
   #inflight = 0;
 
@@ -218,6 +220,7 @@ export class Scheduler {
       return;
     }
     if (early?.open && this.#join(early, st, w)) return;
+    if (this.#flushAlone(st, w)) return;
     w.state = 'queued';
     st.queued.push(w);
     this.#queued++;
@@ -255,6 +258,68 @@ export class Scheduler {
     early.open = false;
   }
 
+  /**
+   * A lone caller's flush, started here and now: without the microtask that gathers a plan, and
+   * without planning a batch of one. Each step of that path cost 3-10 µs on a main thread just
+   * woken from its sleep, as a lone caller's is before every flush, and together they were a
+   * third of fsync2's time on top of the flush itself (W5). Taken only when no plan is gathering
+   * (nothing ready, no dispatch pending, no group-commit window) and the last plan took a single
+   * request: group commit keeps gathering, its plans take many, and a burst's first request
+   * flushing alone makes the burst's next plan gather again. The rule holds as on the plan path:
+   * the request is in flight before its flush is handed to a thread, and it is the file's only
+   * flush in flight.
+   */
+  #flushAlone(st: FileState, w: Waiter): boolean {
+    if (!this.#lastAlone || this.#dispatchPending || this.#ready.size > 0 || this.#commit.windowUs > 0) return false;
+    if (st.inflight || st.queued.length > 0 || w.pathOnly || this.#tasks >= this.#pool.maxThreads) return false;
+    const caps = this.#capsNow;
+    if (caps === null || (w.strategy !== 'auto' && w.strategy !== 'perFile')) return false;
+    const { dev, fs } = w.file;
+    const choice = this.#planner.choose({ dev, fs, files: 1, strategy: w.strategy, ownDirtyBytes: null, systemDirtyBytes: null }, caps);
+    if (choice.arm.plan !== 'perFile') return false;
+    w.state = 'inflight';
+    st.inflight = [w];
+    this.#inflight++;
+    const entry: Entry = { state: st, strategy: w.strategy, dev, kind: st.file.kind, pathOnly: false, fd: w.fd, mode: w.mode };
+    this.#runAlone(entry, choice);
+    return true;
+  }
+
+  /** A perFile plan of one file, as #runGroup runs it, with nothing in between. */
+  #runAlone(entry: Entry, choice: Choice): void {
+    const op = flushOp(entry.mode);
+    const syscall = OP_SYSCALL[op];
+    const id = ++this.#syscallId;
+    this.stats.flushes[syscall] = (this.stats.flushes[syscall] ?? 0) + 1;
+    this.#tasks++;
+    const startedAt = performance.now();
+    const answer = (errno: number, nanos: number, backend: Backend, workerError: Error | null) => {
+      const durationMs = performance.now() - startedAt;
+      const failed = errno !== 0 || workerError !== null;
+      try {
+        this.#finish(entry, {
+          errno, workerError, syscall, plan: 'perFile', reason: choice.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds: [id],
+        });
+      } finally {
+        this.#tasks--;
+      }
+      if (!failed) this.#planner.observe(entry.dev, choice, durationMs);
+      if (planChannel.hasSubscribers) {
+        planChannel.publish({
+          dev: entry.dev, fsType: entry.state.file.fs?.name ?? null, plan: 'perFile', reason: choice.reason, files: 1,
+          requests: 1, syscalls: 1, failed: failed ? 1 : 0, startedAt: performance.timeOrigin + startedAt, durationMs,
+        } satisfies PlanEvent);
+      }
+      // A thread is free again: files that waited for one.
+      this.#schedule(true);
+    };
+    this.#pool.flush(Int32Array.of(entry.fd), Uint8Array.of(op)).then(
+      (res) => answer(res.errnos[0]!, res.nanos[0]!, res.backend, null),
+      // The thread died holding the flush (see #run): never durable.
+      (err: unknown) => answer(0, 0, this.#pool.backend, err instanceof Error ? err : new Error(String(err))),
+    ).catch((err: unknown) => this.#failPlan([entry], err));
+  }
+
   #join(early: EarlySyncfs, st: FileState, w: Waiter): boolean {
     if (w.file.dev !== early.dev || w.strategy !== early.strategy) return false;
     if (!syncfsCanCover({ kind: w.file.kind, pathOnly: w.pathOnly })) return false;
@@ -282,6 +347,7 @@ export class Scheduler {
 
   async #runEarlySyncfs(early: EarlySyncfs, head: Entry): Promise<void> {
     const { choice, fs } = early;
+    this.#lastAlone = false;
     const reason = `${choice.reason}; started while the call's targets were still being described`;
     const startedAt = performance.now();
     let endedAt = startedAt;
@@ -328,7 +394,9 @@ export class Scheduler {
   }
 
   #schedule(now: boolean): void {
-    if (this.#dispatchPending) return;
+    // Nothing to plan: a dispatch pending for nothing would keep the next lone request from
+    // flushing at once (#flushAlone).
+    if (this.#dispatchPending || this.#ready.size === 0) return;
     this.#dispatchPending = true;
     const wait = now ? 0 : this.#commit.windowUs;
     if (wait === 0) {
@@ -458,6 +526,7 @@ export class Scheduler {
     let syscalls = 0;
     let failed = 0;
     const requests = entries.reduce((n, e) => n + e.state.inflight!.length, 0);
+    this.#lastAlone = requests === 1;
     const kicks = new Map<Entry, number>();
     const finish = (entry: Entry, errno: number, workerError: Error | null, syscall: string, nanos: number, backend: Backend, id: number) => {
       if (errno !== 0 || workerError) failed++;
@@ -529,11 +598,9 @@ export class Scheduler {
         try {
           const fds = Int32Array.from(part, (o) => o.entry.fd);
           const codes = Uint8Array.from(part, (o) => o.op);
-          let waiting = 0;
-          for (const o of part) waiting += o.entry.state.inflight?.length ?? 0;
           const res = how.uring > 0 && this.#pool.flushWith
             ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: how.workers })
-            : await this.#pool.flush(fds, codes, { waiting });
+            : await this.#pool.flush(fds, codes);
           part.forEach(({ entry, op }, i) => done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!));
         } catch (err) {
           // The thread died holding these flushes: they may or may not have run, and an error
@@ -568,6 +635,7 @@ export class Scheduler {
       for (const w of later) this.#answer(w, st.failure);
     } else if (st.queued.length > 0) {
       this.#ready.add(st);
+      this.#schedule(true);
     }
     this.#forgetIfIdle(st);
   }

@@ -5,8 +5,8 @@ import { syncFds } from './fd-call.js';
 import { ClosedError, QueueFullError, SyncError } from './errors.js';
 import {
   parseOptions,
+  parseSyncOptions,
   syncerOptionsSchema,
-  syncOptionsSchema,
   type ResolvedSyncerOptions,
   type ResolvedSyncOptions,
   type SyncerOptions,
@@ -21,8 +21,6 @@ import { toRequest } from './targets.js';
 import { makeReport } from './results.js';
 
 type Targets = SyncTarget | readonly SyncTarget[];
-
-const NO_OPTIONS = syncOptionsSchema.parse({});
 
 function asList(targets: Targets): readonly SyncTarget[] {
   return Array.isArray(targets) ? targets : [targets as SyncTarget];
@@ -213,9 +211,9 @@ export class Syncer {
       settle(report, err);
     };
     try {
-      // Most calls pass no options: skip the schema on the hot path of group commit. A bad option
-      // (OptionsError), or a bug of ours thrown before any answer, fails the call right here.
-      const opts: ResolvedSyncOptions = options === undefined ? NO_OPTIONS : parseOptions(syncOptionsSchema, options, 'sync options');
+      // A bad option (OptionsError), or a bug of ours thrown before any answer, fails the call
+      // right here.
+      const opts = parseSyncOptions(options);
       this.#start(list, opts, onResult, done);
     } catch (err) {
       done(null, err);

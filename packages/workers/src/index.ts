@@ -1,5 +1,5 @@
 export { FlushPool, DEFAULT_POOL_OPTIONS } from './pool.js';
-export type { PoolOptions, FlushBackend, FlushHints } from './pool.js';
+export type { PoolOptions, FlushBackend } from './pool.js';
 export { WorkerError } from './errors.js';
 export { KIND } from './protocol.cjs';
 export type { NativeSource } from '@fsync2/native';

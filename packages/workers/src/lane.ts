@@ -9,9 +9,11 @@
 // thread does, but only when the last request came that soon after its answer: a sporadic caller
 // or a slow disk costs no spinning.
 //
-// This side polls for the answer (setImmediate turns, so the event loop serves everything else
-// meanwhile) only when the caller asks, for a flush that many requests wait on: group commit,
-// where the answer's wake-up delays them all (W3: 12x Node with it, 9.4x without).
+// This side polls for the answer too, on setImmediate turns (the event loop serves everything else
+// meanwhile), for up to `pollUs`: group commit, where the answer's wake-up delays every waiter
+// (W3: 12x Node with it, 9.4x without), and a lone caller, whose main thread would otherwise sleep
+// through the flush and wake with cold caches: fsync2's own code before and after a flush then ran
+// 3-5x slower than in a loop (W5, interleaved probe: 1.14x Node's datasync() polled, 1.28x not).
 //
 // Both polls call sched_yield on every turn. The scheduler tends to queue a thread on the CPU of
 // the thread that woke it, and a poller that never yields keeps it there until the poll ends or
@@ -95,10 +97,10 @@ export class FlushLane {
   }
 
   /**
-   * Call only when `free`, with at most `capacity` entries. `poll`: look for the answer on each
+   * Call only when `free`, with at most `capacity` entries. Looks for the answer on each
    * event-loop turn for up to `pollUs` as well as waiting to be woken.
    */
-  flush(fds: Int32Array, ops: Uint8Array, poll = false): Promise<FlushResult> {
+  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
     const { ctl, fds: sharedFds, ops: sharedOps } = this.#views;
     const n = fds.length;
     sharedFds.set(fds);
@@ -112,7 +114,7 @@ export class FlushLane {
     Atomics.store(ctl, CTL.REQUEST, seq);
     Atomics.notify(ctl, CTL.REQUEST);
     this.#wake(seq, n);
-    if (poll && this.#pollMs > 0 && this.#waiting) this.#poll(seq, n);
+    if (this.#pollMs > 0 && this.#waiting) this.#poll(seq, n);
     return answer;
   }
 

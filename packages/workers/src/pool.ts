@@ -37,8 +37,8 @@ export interface PoolOptions {
   readonly lane: boolean;
   /**
    * µs the lane's thread polls for the next request after an answer before it sleeps, and the
-   * main thread for the answer of a flush that many requests wait on (see lane.ts): saves a
-   * thread wake-up each way per flush, for at most this much CPU per flush. 0 never polls.
+   * main thread for the answer of a lane flush (see lane.ts): saves a thread wake-up each way per
+   * flush, for at most this much CPU per flush. 0 never polls.
    */
   readonly pollUs: number;
 }
@@ -54,15 +54,6 @@ export const DEFAULT_POOL_OPTIONS: PoolOptions = {
   lane: true,
   pollUs: 500,
 };
-
-/** What the caller knows about a flush task that the pool may use. */
-export interface FlushHints {
-  /** Requests waiting on this task's answer (group commit): worth polling for when many. */
-  readonly waiting?: number;
-}
-
-/** A flush that this many requests wait on is worth the main thread polling for (see lane.ts). */
-const POLL_MIN_WAITING = 8;
 
 /** A lane that keeps dying is given up: piscina serves every task from then on. */
 const LANE_RESTARTS = 3;
@@ -82,7 +73,7 @@ export interface FlushBackend {
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
   /** statx, fstatfs and fcntl of an open fd on the calling thread: no round trip to the pool. */
   describeFd(fd: number): FdInfo;
-  flush(fds: Int32Array, ops: Uint8Array, hints?: FlushHints): Promise<FlushResult>;
+  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
   /** flush() with a chosen engine; optional so that fakes without io_uring need not have it. */
   flushWith?(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<FlushResult>;
   /** What a flush thread can do here (io_uring, cachestat, page size); optional for fakes. */
@@ -189,9 +180,9 @@ export class FlushPool implements FlushBackend {
 
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,
   // which cannot stop a flush in the kernel and would only lose its result.
-  flush(fds: Int32Array, ops: Uint8Array, hints?: FlushHints): Promise<FlushResult> {
+  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
     const lane = this.#freeLane();
-    if (lane && fds.length <= lane.capacity) return lane.flush(fds, ops, (hints?.waiting ?? 0) >= POLL_MIN_WAITING);
+    if (lane && fds.length <= lane.capacity) return lane.flush(fds, ops);
     return this.#run({ kind: 'flush', fds, ops }) as Promise<FlushResult>;
   }
 
