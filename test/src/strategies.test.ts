@@ -93,4 +93,45 @@ for (const strategy of ['perFile', 'writeback', 'syncfs'] as const) {
   });
 }
 
+
+test("the system's dirty data read from /proc/vmstat is meminfo's Dirty: + Writeback:, and sees a write", async () => {
+  const { systemDirtyBytes } = await import('../../packages/core/dist/dirty.js');
+  const meminfo = () => {
+    const text = fs.readFileSync('/proc/meminfo', 'latin1');
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)![1]);
+    return (kib('Dirty') + kib('Writeback')) * 1024;
+  };
+  const MIB = 2 ** 20;
+  // Both count pages that other processes dirty and clean meanwhile: equal within a few MiB.
+  const before = systemDirtyBytes();
+  assert.ok(before !== null, 'no /proc/vmstat');
+  assert.ok(Math.abs(before! - meminfo()) < 4 * MIB, `vmstat ${before} vs meminfo ${meminfo()}`);
+  const { dir, cleanup } = scratch();
+  try {
+    // 64 MiB of new dirty pages stay dirty for seconds (dirty_expire_centisecs), far below the
+    // background threshold of a machine with a few GiB.
+    const fd = fs.openSync(path.join(dir, 'dirty'), 'w');
+    const chunk = Buffer.alloc(MIB, 0x5a);
+    for (let i = 0; i < 64; i++) fs.writeSync(fd, chunk);
+    const after = systemDirtyBytes()!;
+    assert.ok(after - before! > 32 * MIB, `64 MiB written, dirty data rose by ${((after - before!) / MIB).toFixed(1)} MiB`);
+    assert.ok(Math.abs(after - meminfo()) < 4 * MIB, `vmstat ${after} vs meminfo ${meminfo()}`);
+    fs.closeSync(fd);
+  } finally {
+    cleanup();
+  }
+  // A file in vmstat's format, for tests: the counters are pages.
+  const fake = scratch();
+  try {
+    const file = path.join(fake.dir, 'vmstat');
+    fs.writeFileSync(file, 'nr_free_pages 1\nnr_dirty 3\nnr_writeback 2\nnr_dirty_threshold 9\n');
+    const page = (await import('@fsync2/native')).loadNative();
+    assert.is(systemDirtyBytes(file), 5 * (page.available ? page.binding.pageSize() : 4096));
+    fs.writeFileSync(file, 'nr_free_pages 1\n');
+    assert.is(systemDirtyBytes(file), null);
+  } finally {
+    fake.cleanup();
+  }
+});
+
 test.run();

@@ -55,7 +55,7 @@ export interface PlanInput {
   readonly strategy: Strategy;
   /** Dirty + writeback bytes of the batch's own files (cachestat), or null when unknown. */
   readonly ownDirtyBytes: number | null;
-  /** Dirty + writeback bytes of the whole system (/proc/meminfo), or null when unknown. */
+  /** Dirty + writeback bytes of the whole system (/proc/vmstat: nr_dirty + nr_writeback, which /proc/meminfo shows as Dirty: + Writeback:), or null when unknown. */
   readonly systemDirtyBytes: number | null;
 }
 
@@ -256,7 +256,7 @@ export class Planner {
       : '';
     const skipped = excluded.length ? `; not ${excluded.join('; not ')}` : '';
     // A syncfs chosen without knowing the system's dirty data (strategy 'syncfs' skips the
-    // meminfo read) has no x: its time says nothing about the size it is modelled on.
+    // vmstat read) has no x: its time says nothing about the size it is modelled on.
     const x = pick.arm.plan === 'syncfs' && input.systemDirtyBytes === null ? NaN : xOf(pick.arm);
     return {
       arm: pick.arm,

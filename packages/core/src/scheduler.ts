@@ -74,6 +74,12 @@ export interface FlushOutcome {
   readonly syscallIds: readonly number[];
 }
 
+/**
+ * What a syscall answered, before it is told per file (mode, requests served): one object shared
+ * by every file it flushed, so a syncfs of 1,000 files builds one, not 1,000.
+ */
+type FlushAnswer = Omit<FlushOutcome, 'mode' | 'served' | 'sticky'>;
+
 export interface Waiter {
   readonly file: FileRef;
   /** An fd for the file, kept open by its call until this waiter is settled. */
@@ -297,9 +303,7 @@ export class Scheduler {
       const durationMs = performance.now() - startedAt;
       const failed = errno !== 0 || workerError !== null;
       try {
-        this.#finish(entry, {
-          errno, workerError, syscall, plan: 'perFile', reason: choice.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds: [id],
-        });
+        this.#finish(entry, { errno, workerError, syscall, plan: 'perFile', reason: choice.reason, nanos, backend, syscallIds: [id] });
       } finally {
         this.#tasks--;
       }
@@ -358,9 +362,8 @@ export class Scheduler {
       if (errno !== 0 || err) failed = early.entries.length;
       for (const e of early.entries) requests += e.state.inflight?.length ?? 0;
       // syncfs names no file: its error fails every file it was meant to cover.
-      for (const e of early.entries) {
-        this.#finish(e, { errno, workerError: err, syscall: 'syncfs', plan: 'syncfs', reason, mode: e.mode, nanos, backend, sticky: false, served: 0, syscallIds: [id] });
-      }
+      const answer: FlushAnswer = { errno, workerError: err, syscall: 'syncfs', plan: 'syncfs', reason, nanos, backend, syscallIds: [id] };
+      for (const e of early.entries) this.#finish(e, answer);
     });
     const durationMs = endedAt - startedAt;
     if (failed === 0) this.#planner.observe(early.dev, choice, durationMs);
@@ -458,13 +461,10 @@ export class Scheduler {
    */
   #failPlan(entries: readonly Entry[], err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    for (const e of entries) {
-      if (e.finished) continue;
-      this.#finish(e, {
-        errno: 0, workerError: error, syscall: null, plan: null, reason: `plan failed: ${error.message}`, mode: e.mode,
-        nanos: 0, backend: this.#pool.backend, sticky: false, served: 0, syscallIds: [],
-      });
-    }
+    const answer: FlushAnswer = {
+      errno: 0, workerError: error, syscall: null, plan: null, reason: `plan failed: ${error.message}`, nanos: 0, backend: this.#pool.backend, syscallIds: [],
+    };
+    for (const e of entries) this.#finish(e, answer);
   }
 
   /** What a pool thread can do (io_uring, cachestat): asked once, on the first plan. */
@@ -533,7 +533,7 @@ export class Scheduler {
       endedAt = performance.now();
       const kick = kicks.get(entry);
       const syscallIds = kick === undefined ? [id] : [kick, id];
-      this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, mode: entry.mode, nanos, backend, sticky: false, served: 0, syscallIds });
+      this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, nanos, backend, syscallIds });
     };
     const how = { width: plan.width, uring: plan.plan === 'uring' ? plan.depth : 0, workers: plan.workers };
 
@@ -554,8 +554,11 @@ export class Scheduler {
       const head = plan.covered[0]!;
       work.push(
         this.#run([{ entry: head, op: OPS.SYNCFS }], { width: 1, uring: 0, workers: 0 }, (_e, _op, errno, nanos, backend, err, id) => {
+          endedAt = performance.now();
           // syncfs names no file: its error fails every file it was meant to cover.
-          for (const e of plan.covered) finish(e, errno, err, 'syncfs', nanos, backend, id);
+          if (errno !== 0 || err) failed += plan.covered.length;
+          const answer: FlushAnswer = { errno, workerError: err, syscall: 'syncfs', plan: plan.plan, reason: plan.reason, nanos, backend, syscallIds: [id] };
+          for (const e of plan.covered) this.#finish(e, answer);
         }),
       );
     }
@@ -614,7 +617,7 @@ export class Scheduler {
     );
   }
 
-  #finish(entry: Entry, outcome: FlushOutcome): void {
+  #finish(entry: Entry, a: FlushAnswer): void {
     if (entry.finished) return;
     entry.finished = true;
     const st = entry.state;
@@ -622,9 +625,14 @@ export class Scheduler {
     st.inflight = null;
     this.#inflight -= waiters.length;
     this.stats.merged += waiters.length - 1;
-    const served = { ...outcome, served: waiters.length };
-    for (const w of waiters) this.#answer(w, served);
-    if (isSticky(outcome)) {
+    // A literal, not a spread of `a`: this runs once per file of a plan.
+    const served: FlushOutcome = {
+      errno: a.errno, workerError: a.workerError, syscall: a.syscall, plan: a.plan, reason: a.reason, mode: entry.mode,
+      nanos: a.nanos, backend: a.backend, sticky: false, served: waiters.length, syscallIds: a.syscallIds,
+    };
+    const now = performance.now();
+    for (const w of waiters) this.#answer(w, served, now);
+    if (isSticky(served)) {
       st.failure = { ...served, sticky: true };
       // Requests that arrived during the failed flush: a new flush would now return 0.
       const later = st.queued;
@@ -632,7 +640,7 @@ export class Scheduler {
       this.#queued -= later.length;
       this.#ready.delete(st);
       this.stats.sticky += later.length;
-      for (const w of later) this.#answer(w, st.failure);
+      for (const w of later) this.#answer(w, st.failure, now);
     } else if (st.queued.length > 0) {
       this.#ready.add(st);
       this.#schedule(true);
@@ -640,9 +648,9 @@ export class Scheduler {
     this.#forgetIfIdle(st);
   }
 
-  #answer(w: Waiter, outcome: FlushOutcome): void {
+  #answer(w: Waiter, outcome: FlushOutcome, now = performance.now()): void {
     w.state = 'done';
-    this.stats.latency(performance.now() - w.arrivedAt);
+    this.stats.latency(now - w.arrivedAt);
     w.settle(outcome);
   }
 
