@@ -87,7 +87,7 @@ test('the cost model learns: measured costs replace the priors, per device', () 
   // This device's syncfs turns out slow (a busy journal) and parallel fdatasync fast.
   for (let i = 0; i < 5; i++) {
     p.observe(1n, first, 400);
-    p.observe(1n, { arm: { plan: 'perFile', width: 8 }, reason: '', x: 1000, dataMs: 0 }, 40);
+    p.observe(1n, { arm: { plan: 'perFile', width: 8 }, regime: 'quiet' as const, reason: '', x: 1000, dataMs: 0 }, 40);
   }
   const later = p.choose(input(), caps);
   assert.is.not(later.arm.plan, 'syncfs');
@@ -97,13 +97,13 @@ test('the cost model learns: measured costs replace the priors, per device', () 
 
 test('the cost model picks the width that measured fastest', () => {
   const p = new Planner({ ...policy, allowSyncfs: false });
-  const arm = (width: number) => ({ arm: { plan: 'perFile' as const, width }, reason: '', x: 200, dataMs: 0 });
+  const arm = (width: number) => ({ arm: { plan: 'perFile' as const, width }, regime: 'quiet' as const, reason: '', x: 200, dataMs: 0 });
   for (let i = 0; i < 4; i++) {
     for (const w of [1, 2, 4, 8]) p.observe(1n, arm(w), w === 4 ? 10 : 50);
     for (const workers of [16, 64, 256]) {
-      for (const kick of [true, false]) p.observe(1n, { arm: { plan: 'uring', depth: 512, workers, kick }, reason: '', x: 200, dataMs: 0 }, 60);
+      for (const kick of [true, false]) p.observe(1n, { arm: { plan: 'uring', depth: 512, workers, kick }, regime: 'quiet' as const, reason: '', x: 200, dataMs: 0 }, 60);
     }
-    for (const w of [1, 2, 4, 8]) p.observe(1n, { arm: { plan: 'writeback', width: w }, reason: '', x: 200, dataMs: 0 }, 60);
+    for (const w of [1, 2, 4, 8]) p.observe(1n, { arm: { plan: 'writeback', width: w }, regime: 'quiet' as const, reason: '', x: 200, dataMs: 0 }, 60);
   }
   const c = p.choose(input({ files: 200 }), caps);
   assert.equal(c.arm, { plan: 'perFile', width: 4 });
@@ -142,6 +142,27 @@ test('W2 (100 small files beside 512 MiB of foreign dirty data): a kicked io_uri
   assert.is(new Planner(policy).choose(w2, { ...caps, uring: false }).arm.plan, 'writeback');
 });
 
+test('a writeback-busy system has cost models of its own: quiet batches teach it nothing', () => {
+  const p = new Planner({ ...policy, allowSyncfs: false });
+  const quiet = input({ files: 100, systemDirtyBytes: 1 * MIB });
+  const busy = input({ files: 100, ownDirtyBytes: 0.4 * MIB, systemDirtyBytes: 512 * MIB });
+  const before = p.choose(busy, caps);
+  assert.is(before.regime, 'busy');
+  assert.match(before.reason, /writeback-busy/);
+  // On a quiet system this device's writeback plan is very fast and uring+kick slow…
+  for (let i = 0; i < 5; i++) {
+    p.observe(1n, { arm: { plan: 'writeback', width: 8 }, regime: 'quiet', reason: '', x: 100, dataMs: 0 }, 0.5);
+    p.observe(1n, { arm: { plan: 'uring', depth: 512, workers: 64, kick: true }, regime: 'quiet', reason: '', x: 100, dataMs: 0 }, 20);
+  }
+  assert.equal(p.choose(quiet, caps).arm, { plan: 'writeback', width: 8 });
+  // …which says nothing about it under a neighbour's writeback: the busy choice is unchanged.
+  assert.is(p.choose(busy, caps).reason, before.reason);
+  // What the busy system measures is learnt there, and only there.
+  for (let i = 0; i < 5; i++) p.observe(1n, { ...before, arm: { plan: 'uring', depth: 512, workers: 64, kick: true } }, 3);
+  assert.equal(p.choose(busy, caps).arm, { plan: 'uring', depth: 512, workers: 64, kick: true });
+  assert.equal(p.choose(quiet, caps).arm, { plan: 'writeback', width: 8 });
+});
+
 test('an arm not measured yet is scaled like its measured siblings, so it is not tried just for its prior', () => {
   const p = new Planner({ ...policy, allowSyncfs: false });
   const w2 = input({ files: 100 });
@@ -162,7 +183,7 @@ test('an arm not measured yet is scaled like its measured siblings, so it is not
 
 test('one outlier moves a measured arm at most 3x; a steady change still gets through', () => {
   const p = new Planner({ ...policy, allowSyncfs: false });
-  const arm = { arm: { plan: 'perFile' as const, width: 8 }, reason: '', x: 200, dataMs: 0 };
+  const arm = { arm: { plan: 'perFile' as const, width: 8 }, regime: 'quiet' as const, reason: '', x: 200, dataMs: 0 };
   const only = () => Number(/predicted ([\d.]+) ms/.exec(p.choose(input({ files: 200, strategy: 'perFile', ownDirtyBytes: 0 }), caps).reason)![1]);
   for (let i = 0; i < 3; i++) p.observe(1n, arm, 10);
   for (const w of [1, 2, 4]) for (let i = 0; i < 3; i++) p.observe(1n, { ...arm, arm: { plan: 'perFile', width: w } }, 100);
@@ -176,7 +197,7 @@ test('one outlier moves a measured arm at most 3x; a steady change still gets th
 
 test('one batch size seen: the prior\'s shape scaled through it, not a slope from one point', () => {
   const p = new Planner(policy);
-  p.observe(1n, { arm: { plan: 'syncfs' }, reason: '', x: 0.5, dataMs: 0 }, 4.4); // prior 3.3 ms at 0.5 MiB: this device is 1.33x slower
+  p.observe(1n, { arm: { plan: 'syncfs' }, regime: 'quiet' as const, reason: '', x: 0.5, dataMs: 0 }, 4.4); // prior 3.3 ms at 0.5 MiB: this device is 1.33x slower
   const big = p.choose(input(), caps); // 1000 files, 4 of 5 MiB
   assert.is(big.arm.plan, 'syncfs', big.reason);
   const ms = Number(/predicted ([\d.]+) ms/.exec(big.reason)![1]);

@@ -59,8 +59,26 @@ export interface PlanInput {
   readonly systemDirtyBytes: number | null;
 }
 
+/**
+ * How busy the device is with writeback: 'busy' from BUSY_DIRTY_BYTES of dirty data on the system,
+ * whoever owns it. Each regime has its own cost models: under a neighbour's 512 MiB of writeback
+ * every per-file flush waits on journal commits crowded by it, and the ranking of the per-file
+ * arms changes (W2: io_uring with a kick and many io-wq workers, like C's kick + 64 threads, beat
+ * 8 threads' writeback plan by 1.5x). One model over both regimes learnt each from the other:
+ * quiet batches made stale arms look cheap under noise, and auto tried them in turn.
+ */
+export type Regime = 'quiet' | 'busy';
+
+const BUSY_DIRTY_BYTES = 64 * 2 ** 20;
+
+export function regimeOf(systemDirtyBytes: number | null): Regime {
+  return systemDirtyBytes !== null && systemDirtyBytes >= BUSY_DIRTY_BYTES ? 'busy' : 'quiet';
+}
+
 export interface Choice {
   readonly arm: Arm;
+  /** Which of the device's models the choice came from, and the plan's cost goes to. */
+  readonly regime: Regime;
   readonly reason: string;
   /** The input of the cost model for this arm: files, or dirty MiB for syncfs. */
   readonly x: number;
@@ -197,7 +215,8 @@ export class Planner {
     const { fs, files } = input;
     const width = Math.max(1, Math.min(files, caps.maxThreads));
     const dataMs = ((input.ownDirtyBytes ?? 0) / MIB) * MS_PER_MIB;
-    const perFile = (why: string): Choice => ({ arm: { plan: 'perFile', width }, reason: why, x: files, dataMs });
+    const regime = regimeOf(input.systemDirtyBytes);
+    const perFile = (why: string): Choice => ({ arm: { plan: 'perFile', width }, regime, reason: why, x: files, dataMs });
     if (fs?.volatile) return perFile(`${fs.name} is volatile: flushed for errors only, never durable`);
     // One file, nothing to choose between that could beat one flush on one thread (the latency
     // path of a log or a server answering COMMIT): no model, no formatting.
@@ -240,7 +259,7 @@ export class Planner {
 
     const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? (input.systemDirtyBytes ?? 0) / MIB : files);
     const extra = (arm: Arm) => (arm.plan === 'syncfs' ? 0 : dataMs);
-    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(input.dev, arm, xOf(arm)) + extra(arm) }));
+    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(input.dev, regime, arm, xOf(arm)) + extra(arm) }));
     predicted.sort((p, q) => p.ms - q.ms);
     let pick = predicted[0]!;
     let how = family === 'auto' ? 'auto' : `strategy ${family}`;
@@ -258,9 +277,11 @@ export class Planner {
     // A syncfs chosen without knowing the system's dirty data (strategy 'syncfs' skips the
     // vmstat read) has no x: its time says nothing about the size it is modelled on.
     const x = pick.arm.plan === 'syncfs' && input.systemDirtyBytes === null ? NaN : xOf(pick.arm);
+    const busy = regime === 'busy' ? '; costs as learnt on a writeback-busy system' : '';
     return {
       arm: pick.arm,
-      reason: `${how}: ${armKey(pick.arm)} predicted ${pick.ms.toFixed(2)} ms${vs}${dirty}${skipped}`,
+      regime,
+      reason: `${how}: ${armKey(pick.arm)} predicted ${pick.ms.toFixed(2)} ms${vs}${dirty}${skipped}${busy}`,
       x,
       dataMs: extra(pick.arm),
     };
@@ -269,11 +290,16 @@ export class Planner {
   /** Feeds a finished plan's wall time back into its arm's model (not when its size is unknown). */
   observe(dev: bigint, choice: Choice, ms: number): void {
     if (!Number.isFinite(choice.x) || !Number.isFinite(ms)) return;
-    this.#model(dev, choice.arm).observe(choice.x, Math.max(0, ms - choice.dataMs));
+    this.#model(dev, choice.regime, choice.arm).observe(choice.x, Math.max(0, ms - choice.dataMs));
   }
 
-  #model(dev: bigint, arm: Arm): CostModel {
-    const key = `${dev}|${armKey(arm)}`;
+  /** Whether the system's dirty data is worth reading for this batch: it picks the regime. */
+  wantsSystemDirty(input: Pick<PlanInput, 'files' | 'strategy'>): boolean {
+    return input.strategy === 'auto' && input.files >= SYNCFS_MIN_FILES;
+  }
+
+  #model(dev: bigint, regime: Regime, arm: Arm): CostModel {
+    const key = `${dev}|${regime}|${armKey(arm)}`;
     let m = this.#models.get(key);
     if (!m) {
       m = { arm, model: new CostModel(prior(arm)) };
@@ -289,10 +315,10 @@ export class Planner {
    * at one machine, and a device 4x slower than that guess is 4x slower for every arm. Without
    * the scale, each untried arm would look faster than every measured one and be tried in turn.
    */
-  #predict(dev: bigint, arm: Arm, x: number): number {
-    const model = this.#model(dev, arm);
+  #predict(dev: bigint, regime: Regime, arm: Arm, x: number): number {
+    const model = this.#model(dev, regime, arm);
     if (model.samples >= 0.5 || arm.plan === 'syncfs') return model.predict(x);
-    const prefix = `${dev}|`;
+    const prefix = `${dev}|${regime}|`;
     let same = 0;
     let sameW = 0;
     let any = 0;

@@ -510,9 +510,10 @@ export class Scheduler {
     const strategy = entries[0]!.strategy;
     const caps = await this.#capabilities();
     let ownDirtyBytes: number | null = null;
-    let systemDirty: number | null = null;
+    // The system's dirty data picks the cost models' regime; with syncfs eligible, it is also
+    // the noisy-neighbour guard's.
+    const systemDirty = this.#planner.wantsSystemDirty({ files: entries.length, strategy }) ? systemDirtyBytes() : null;
     if (this.#planner.mayUseSyncfs({ fs, files: entries.length, strategy }, caps)) {
-      systemDirty = systemDirtyBytes();
       // A nearly clean system passes the guard whatever the batch owns: skip the cachestat trip.
       if (this.#planner.needsOwnDirty(systemDirty)) ownDirtyBytes = await this.#ownDirty(entries);
     }
