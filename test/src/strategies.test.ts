@@ -132,6 +132,13 @@ test("the system's dirty data read from /proc/vmstat is meminfo's Dirty: + Write
   } finally {
     fake.cleanup();
   }
+  // A file that cannot be read, asked first in a fresh process, does not cost the real reading.
+  const dirty = new URL('../../packages/core/dist/dirty.js', import.meta.url).href;
+  const { stdout } = await run(process.execPath, [
+    '--input-type=module', '-e',
+    `const { systemDirtyBytes } = await import(${JSON.stringify(dirty)}); console.log(systemDirtyBytes('/nonexistent/vmstat'), systemDirtyBytes() !== null);`,
+  ]);
+  assert.is(stdout.trim(), 'null true');
 });
 
 test.run();

@@ -33,6 +33,20 @@ export function localDirtyBytes(fds: Int32Array): number | null {
 let vmstat: number | null | undefined;
 const VMSTAT_BUFFER = Buffer.alloc(16384);
 
+/** /proc/vmstat's text, or '' where it cannot be opened (never tried again: no /proc here). */
+function readVmstat(): string {
+  if (vmstat === undefined) {
+    try {
+      vmstat = openSync('/proc/vmstat', 'r');
+    } catch {
+      vmstat = null;
+    }
+  }
+  if (vmstat === null) return '';
+  const n = readSync(vmstat, VMSTAT_BUFFER, 0, VMSTAT_BUFFER.length, 0);
+  return VMSTAT_BUFFER.toString('latin1', 0, n);
+}
+
 function counter(text: string, name: string): number {
   const at = text.indexOf(`\n${name} `);
   if (at < 0) return NaN;
@@ -48,16 +62,8 @@ function counter(text: string, name: string): number {
 export function systemDirtyBytes(file?: string): number | null {
   let text: string;
   try {
-    if (file !== undefined) {
-      text = readFileSync(file, 'latin1');
-    } else {
-      if (vmstat === undefined) vmstat = openSync('/proc/vmstat', 'r');
-      if (vmstat === null) return null;
-      const n = readSync(vmstat, VMSTAT_BUFFER, 0, VMSTAT_BUFFER.length, 0);
-      text = VMSTAT_BUFFER.toString('latin1', 0, n);
-    }
+    text = file !== undefined ? readFileSync(file, 'latin1') : readVmstat();
   } catch {
-    vmstat ??= null;
     return null;
   }
   const lines = `\n${text}`;

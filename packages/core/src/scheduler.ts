@@ -307,13 +307,10 @@ export class Scheduler {
       } finally {
         this.#tasks--;
       }
-      if (!failed) this.#planner.observe(entry.dev, choice, durationMs);
-      if (planChannel.hasSubscribers) {
-        planChannel.publish({
-          dev: entry.dev, fsType: entry.state.file.fs?.name ?? null, plan: 'perFile', reason: choice.reason, files: 1,
-          requests: 1, syscalls: 1, failed: failed ? 1 : 0, startedAt: performance.timeOrigin + startedAt, durationMs,
-        } satisfies PlanEvent);
-      }
+      this.#planEnded(choice, {
+        dev: entry.dev, fsType: entry.state.file.fs?.name ?? null, plan: 'perFile', reason: choice.reason, files: 1,
+        requests: 1, syscalls: 1, failed: failed ? 1 : 0, startedAt: performance.timeOrigin + startedAt, durationMs,
+      });
       // A thread is free again: files that waited for one.
       this.#schedule(true);
     };
@@ -366,13 +363,19 @@ export class Scheduler {
       for (const e of early.entries) this.#finish(e, answer);
     });
     const durationMs = endedAt - startedAt;
-    if (failed === 0) this.#planner.observe(early.dev, choice, durationMs);
-    if (planChannel.hasSubscribers) {
-      planChannel.publish({
-        dev: early.dev, fsType: fs?.name ?? null, plan: 'syncfs', reason, files: early.entries.length,
-        requests, syscalls: 1, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
-      } satisfies PlanEvent);
-    }
+    this.#planEnded(choice, {
+      dev: early.dev, fsType: fs?.name ?? null, plan: 'syncfs', reason, files: early.entries.length,
+      requests, syscalls: 1, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
+    });
+  }
+
+  /**
+   * A plan has given its last answer: its cost teaches the planner (a failed plan says nothing
+   * reliable about cost), and 'fsync2:plan' subscribers hear of it.
+   */
+  #planEnded(choice: Choice, event: PlanEvent): void {
+    if (event.failed === 0) this.#planner.observe(event.dev, choice, event.durationMs);
+    if (planChannel.hasSubscribers) planChannel.publish(event);
   }
 
   /** Drops a request that has not been handed to a flush yet; false when it is running or done. */
@@ -566,14 +569,10 @@ export class Scheduler {
     await Promise.all(work);
     // Until the last answer, not until this line: the caller's code may run in between.
     const durationMs = endedAt - startedAt;
-    // Failed plans say nothing reliable about cost.
-    if (failed === 0) this.#planner.observe(dev, choice, durationMs);
-    if (planChannel.hasSubscribers) {
-      planChannel.publish({
-        dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
-        requests, syscalls, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
-      } satisfies PlanEvent);
-    }
+    this.#planEnded(choice, {
+      dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
+      requests, syscalls, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
+    });
   }
 
   /**
