@@ -229,6 +229,40 @@ test('each(): every target once, as it completes; a failure is yielded, not thro
   }
 });
 
+test('a call of more fds than maxBatch on a dirty system: its share measured, one early syncfs per maxBatch of targets', async () => {
+  const s = scratch();
+  // Past 1 MiB of dirty data on the system the guard asks who owns it; any share passes, so the
+  // test exercises the measuring, not this machine's background writers.
+  const syncer = createSyncer({
+    mode: 'data',
+    groupCommit: { windowUs: 0, maxBatch: 150 },
+    planner: { syncfsMaxForeignMiB: 1, syncfsMinShare: 0.0001, explore: 0 },
+  });
+  try {
+    await run('sync');
+    const fds = writeFiles(s.dir, 400, 16384).map((f) => fs.openSync(f, 'r+'));
+    await new Promise((r) => setTimeout(r, 50));
+    const before = syncer.stats().flushes;
+    const report = await syncer.sync([...fds, fds[0]!]);
+    const after = syncer.stats().flushes;
+    const fsType = report.results[0]!.fsType;
+    if (skipBecause('early syncfs', fsType === 'btrfs' || report.results[0]!.volatile ? `${fsType} never takes syncfs` : null)) return;
+    assert.ok(report.durable);
+    const reason = report.filesystems[0]!.reason;
+    assert.match(reason, /started while the call's targets were still being described/);
+    assert.match(reason, /batch owns [\d.]+ of [\d.]+ MiB dirty/, 'the share was measured before the syncfs started');
+    assert.is(after.syncfs - before.syncfs, 3, '400 files in plans of at most 150: three syncfs');
+    assert.is(after.fdatasync - before.fdatasync, 0, 'no file flushed on its own');
+    assert.is(new Set(report.results.map((r) => r.syscallIds.join())).size, 3, 'each target names its own segment\'s syncfs');
+    assert.is(report.results[400]!.mergedWith, 0);
+    assert.equal(report.results[400]!.syscallIds, report.results[0]!.syscallIds, 'the repeated fd shares its first mention\'s syncfs');
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
 test('each(): results stream before the call ends, and leaving early drops the rest', async () => {
   const s = scratch();
   const syncer = createSyncer({ maxOpenFiles: 10, pool: { minThreads: 1, maxThreads: 2 } });

@@ -1,6 +1,9 @@
 // How much dirty data the system holds: what a syncfs would have to write besides ours.
 import { openSync, readFileSync, readSync } from 'node:fs';
+import { constants } from 'node:os';
 import { loadNative } from '@fsync2/native';
+
+const { ENOSYS } = constants.errno;
 
 /**
  * Batches up to this many files have their dirty data measured on the calling thread: cachestat
@@ -13,17 +16,26 @@ export const LOCAL_DIRTY_MAX_FILES = 256;
 /**
  * Dirty + writeback bytes of the files behind `fds`, by cachestat(2) on this thread; null when
  * the addon or cachestat is missing, or any fd fails (the caller then does not know the share).
+ * `skipFailed`: fds that fail on their own (EBADF, an O_PATH fd) are left out of the sum instead,
+ * for a call's raw fds measured before they are described: such a target fails its describe and
+ * joins no flush, so its data is no part of the batch's share.
  */
-export function localDirtyBytes(fds: Int32Array): number | null {
+export function localDirtyBytes(fds: Int32Array, skipFailed = false): number | null {
   const native = loadNative();
   if (!native.available) return null;
   const n = fds.length;
   const dirty = new Float64Array(n);
   const writeback = new Float64Array(n);
-  if (native.binding.cachestatBatch(fds, dirty, writeback) !== 0) return null;
+  const errno = native.binding.cachestatBatch(fds, dirty, writeback);
+  if (errno !== 0 && (!skipFailed || errno === ENOSYS)) return null;
   let pages = 0;
-  for (let i = 0; i < n; i++) pages += dirty[i]! + writeback[i]!;
-  return pages * native.binding.pageSize();
+  let measured = 0;
+  for (let i = 0; i < n; i++) {
+    if (dirty[i]! < 0) continue;
+    pages += dirty[i]! + writeback[i]!;
+    measured++;
+  }
+  return measured === 0 ? null : pages * native.binding.pageSize();
 }
 
 // nr_dirty + nr_writeback from /proc/vmstat: the same counters as meminfo's Dirty: + Writeback:,

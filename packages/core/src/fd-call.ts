@@ -71,7 +71,7 @@ export function syncFds(
     };
     if (!tried) {
       tried = true;
-      early = scheduler.beginEarlySyncfs(w, requests.length);
+      early = scheduler.beginEarlySyncfs(w, requests.length, () => Int32Array.from(requests.filter((r) => !r.invalid), (r) => r.fd));
     }
     scheduler.enqueue(w, early);
   }

@@ -230,8 +230,9 @@ export class Syncer {
     const mode = opts.mode ?? this.#options.mode;
     const strategy = opts.strategy ?? this.#options.strategy;
     const requests = list.map((t, i) => toRequest(t, i, mode));
-    const simple = !opts.parents && !opts.signal && !onResult && requests.length <= this.#options.maxOpenFiles &&
-      requests.every((r) => r.path === null);
+    // maxOpenFiles bounds the files fsync2 opens, for path targets: a call of fds opens none,
+    // however many it names, and takes the fd path (W1-10000 went through windows before).
+    const simple = !opts.parents && !opts.signal && !onResult && requests.every((r) => r.path === null);
     const report = (results: TargetResult[]) => done(makeReport(results, strategy, this.#pool, started));
     if (simple) {
       syncFds(requests, this.#pool, this.#pinned, this.#scheduler, strategy, report);
