@@ -192,7 +192,13 @@ function widths(max: number): number[] {
 }
 
 export class Planner {
-  readonly #models = new Map<string, { readonly arm: Arm; readonly model: CostModel }>();
+  /**
+   * Cost models by device and regime, then by arm. Two levels, not one `dev|regime|arm` key: a
+   * choice predicts ~20 arms and scales each untried one by the measured ones, and building and
+   * scanning flat keys (a bigint turned into a string per arm) made a warm choice 38 µs, now 13,
+   * in front of an early syncfs's start. (Just after a sleep a choice still takes 60-120 µs.)
+   */
+  readonly #models = new Map<string, Map<string, { readonly arm: Arm; readonly model: CostModel }>>();
   readonly #policy: PlannerPolicy;
   readonly #random: () => number;
 
@@ -259,7 +265,8 @@ export class Planner {
 
     const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? (input.systemDirtyBytes ?? 0) / MIB : files);
     const extra = (arm: Arm) => (arm.plan === 'syncfs' ? 0 : dataMs);
-    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(input.dev, regime, arm, xOf(arm)) + extra(arm) }));
+    const models = this.#device(input.dev, regime);
+    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(models, arm, xOf(arm)) + extra(arm) }));
     predicted.sort((p, q) => p.ms - q.ms);
     let pick = predicted[0]!;
     let how = family === 'auto' ? 'auto' : `strategy ${family}`;
@@ -290,7 +297,7 @@ export class Planner {
   /** Feeds a finished plan's wall time back into its arm's model (not when its size is unknown). */
   observe(dev: bigint, choice: Choice, ms: number): void {
     if (!Number.isFinite(choice.x) || !Number.isFinite(ms)) return;
-    this.#model(dev, choice.regime, choice.arm).observe(choice.x, Math.max(0, ms - choice.dataMs));
+    this.#model(this.#device(dev, choice.regime), choice.arm).observe(choice.x, Math.max(0, ms - choice.dataMs));
   }
 
   /** Whether the system's dirty data is worth reading for this batch: it picks the regime. */
@@ -298,12 +305,22 @@ export class Planner {
     return input.strategy === 'auto' && input.files >= SYNCFS_MIN_FILES;
   }
 
-  #model(dev: bigint, regime: Regime, arm: Arm): CostModel {
-    const key = `${dev}|${regime}|${armKey(arm)}`;
-    let m = this.#models.get(key);
+  #device(dev: bigint, regime: Regime): Map<string, { readonly arm: Arm; readonly model: CostModel }> {
+    const key = `${dev}|${regime}`;
+    let models = this.#models.get(key);
+    if (!models) {
+      models = new Map();
+      this.#models.set(key, models);
+    }
+    return models;
+  }
+
+  #model(models: Map<string, { readonly arm: Arm; readonly model: CostModel }>, arm: Arm): CostModel {
+    const key = armKey(arm);
+    let m = models.get(key);
     if (!m) {
       m = { arm, model: new CostModel(prior(arm)) };
-      this.#models.set(key, m);
+      models.set(key, m);
     }
     return m.model;
   }
@@ -315,16 +332,15 @@ export class Planner {
    * at one machine, and a device 4x slower than that guess is 4x slower for every arm. Without
    * the scale, each untried arm would look faster than every measured one and be tried in turn.
    */
-  #predict(dev: bigint, regime: Regime, arm: Arm, x: number): number {
-    const model = this.#model(dev, regime, arm);
+  #predict(models: Map<string, { readonly arm: Arm; readonly model: CostModel }>, arm: Arm, x: number): number {
+    const model = this.#model(models, arm);
     if (model.samples >= 0.5 || arm.plan === 'syncfs') return model.predict(x);
-    const prefix = `${dev}|${regime}|`;
     let same = 0;
     let sameW = 0;
     let any = 0;
     let anyW = 0;
-    for (const [key, m] of this.#models) {
-      if (!key.startsWith(prefix) || m.arm.plan === 'syncfs' || m.model.samples < 0.5) continue;
+    for (const m of models.values()) {
+      if (m.arm.plan === 'syncfs' || m.model.samples < 0.5) continue;
       const expected = m.model.priorAt(x);
       const measured = m.model.predict(x);
       if (!(expected > 0) || !(measured > 0)) continue;
