@@ -202,6 +202,36 @@ test('the flush lane runs ops on its own thread and returns every errno, one req
   }
 });
 
+test('the lane takes io_uring batches too: each says the engine that ran it, and every errno in place', async () => {
+  const s = scratch();
+  const lane = new FlushLane({ pollUs: 250 });
+  try {
+    await whenFree(lane);
+    const native = loadNative();
+    const binding = native.available ? native.binding : null;
+    const uring = binding !== null && binding.uringStatus() === 0;
+    const fds = writeFiles(s.dir, 300).map((f) => fs.openSync(f, 'r+'));
+    const all = Int32Array.from([...fds.slice(0, 150), 987654, ...fds.slice(150)]);
+    const ops = new Uint8Array(all.length).fill(OPS.KICK_FDATASYNC);
+    const res = await lane.flush(all, ops, { engine: 'uring', depth: 64, maxWorkers: 16 });
+    assert.is(res.engine, uring ? 'uring' : 'sync', 'the engine that ran, from the lane thread');
+    assert.is(res.errnos.length, 301);
+    assert.is(res.errnos[150], EBADF, 'the bad fd answered at its own index');
+    assert.ok([...res.errnos].every((e, i) => i === 150 || e === 0));
+    const dirty = new Float64Array(300);
+    if (binding && binding.cachestatBatch(Int32Array.from(fds), dirty, new Float64Array(300)) === 0) {
+      assert.is(dirty.reduce((a, b) => a + b, 0), 0, 'every file flushed: nothing dirty left');
+    }
+    // The next request, synchronous, is not told the last one's engine.
+    const next = await lane.flush(Int32Array.of(fds[0]!), Uint8Array.of(OPS.FDATASYNC));
+    assert.is(next.engine, 'sync');
+    fds.forEach((fd) => fs.closeSync(fd));
+  } finally {
+    await lane.destroy();
+    s.cleanup();
+  }
+});
+
 test('a polling lane answers each request with its own result, never the answer of the one before', async () => {
   // The thread picks requests up while it polls (pollUs) as well as after a wake-up, and with
   // `poll` this side looks for each answer while also being woken for it: requests that alternate a

@@ -478,7 +478,9 @@ export class Scheduler {
   }
 
   #startPlan(batch: FileState[]): void {
-    const groups = new Map<string, Entry[]>();
+    // By device, then strategy: a bigint is a Map key by value, and a `${dev}|…` string per file
+    // was a bigint printed 1,000 times for a 1,000-file plan.
+    const groups = new Map<bigint, Map<Strategy, Entry[]>>();
     for (const st of batch) {
       const waiters = st.queued;
       st.queued = [];
@@ -493,13 +495,16 @@ export class Scheduler {
       const io = waiters.find((w) => !w.pathOnly) ?? waiters[0]!;
       const strategy = waiters[0]!.strategy;
       const entry: Entry = { state: st, strategy, dev: st.file.dev, kind: st.file.kind, pathOnly: io.pathOnly, fd: io.fd, mode };
-      const key = `${st.file.dev}|${strategy}`;
-      const list = groups.get(key);
+      let byStrategy = groups.get(st.file.dev);
+      if (!byStrategy) groups.set(st.file.dev, (byStrategy = new Map()));
+      const list = byStrategy.get(strategy);
       if (list) list.push(entry);
-      else groups.set(key, [entry]);
+      else byStrategy.set(strategy, [entry]);
     }
-    for (const entries of groups.values()) {
-      this.#runGroup(entries).catch((err: unknown) => this.#failPlan(entries, err));
+    for (const byStrategy of groups.values()) {
+      for (const entries of byStrategy.values()) {
+        this.#runGroup(entries).catch((err: unknown) => this.#failPlan(entries, err));
+      }
     }
   }
 

@@ -37,13 +37,17 @@ while (Atomics.load(ctl, CTL.STOP) !== 1) {
   seen = request;
   if (answeredAt > 0) lastGapMs = performance.now() - answeredAt;
   const n = Atomics.load(ctl, CTL.COUNT);
+  const engine = Atomics.load(ctl, CTL.ENGINE) === 1 ? 'uring' : 'sync';
+  const depth = Atomics.load(ctl, CTL.DEPTH) || undefined;
+  const maxWorkers = Atomics.load(ctl, CTL.MAX_WORKERS) || undefined;
   // Copies: the flush code owns its arrays, and starts every entry as ECANCELED itself.
-  const res = run({ kind: 'flush', fds: fds.slice(0, n), ops: ops.slice(0, n) }) as EngineFlushResult;
+  const res = run({ kind: 'flush', fds: fds.slice(0, n), ops: ops.slice(0, n), engine, depth, maxWorkers }) as EngineFlushResult;
   errnos.set(res.errnos);
   nanos.set(res.nanos);
   times[0] = res.startedAt;
   times[1] = res.endedAt;
   ctl[CTL.NATIVE] = res.backend === 'native' ? 1 : 0;
+  ctl[CTL.ENGINE_USED] = res.engine === 'uring' ? 1 : 0;
   // The store of DONE publishes the answer: every write above happens before it.
   Atomics.store(ctl, CTL.DONE, seen);
   Atomics.notify(ctl, CTL.DONE);

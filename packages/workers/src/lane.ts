@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { WorkerError } from './errors.js';
 import { CTL, LANE_CAPACITY, laneBuffer, laneViews, type LaneViews } from './lane-layout.cjs';
-import type { FlushResult } from './protocol.cjs';
+import type { EngineFlushResult, FlushOptions } from './protocol.cjs';
 
 // CommonJS for the same reason as the pool's worker: it loads with require(), never waiting on
 // libuv's threadpool.
@@ -56,7 +56,7 @@ export interface LaneOptions {
 }
 
 interface Waiting {
-  readonly resolve: (r: FlushResult) => void;
+  readonly resolve: (r: EngineFlushResult) => void;
   readonly reject: (e: Error) => void;
 }
 
@@ -66,7 +66,7 @@ export class FlushLane {
   readonly #worker: Worker;
   #seq = 0;
   #waiting: Waiting | null = null;
-  #inflight: Promise<FlushResult> | null = null;
+  #inflight: Promise<EngineFlushResult> | null = null;
   /** Set when the thread exited or failed: the lane takes no more requests. */
   #dead: Error | null = null;
   #exited = false;
@@ -97,24 +97,30 @@ export class FlushLane {
   }
 
   /**
-   * Call only when `free`, with at most `capacity` entries. Looks for the answer on each
-   * event-loop turn for up to `pollUs` as well as waiting to be woken.
+   * Call only when `free`, with at most `capacity` entries; `options` as the pool's flushWith().
+   * A synchronous flush's answer is also looked for on each event-loop turn for up to `pollUs`;
+   * an io_uring batch's takes milliseconds, and polling for it would only take a CPU from the
+   * io-wq workers running it.
    */
-  flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
+  flush(fds: Int32Array, ops: Uint8Array, options?: FlushOptions): Promise<EngineFlushResult> {
     const { ctl, fds: sharedFds, ops: sharedOps } = this.#views;
     const n = fds.length;
     sharedFds.set(fds);
     sharedOps.set(ops);
     ctl[CTL.COUNT] = n;
+    const uring = options?.engine === 'uring';
+    ctl[CTL.ENGINE] = uring ? 1 : 0;
+    ctl[CTL.DEPTH] = uring ? (options.depth ?? 0) : 0;
+    ctl[CTL.MAX_WORKERS] = uring ? (options.maxWorkers ?? 0) : 0;
     const seq = ++this.#seq;
-    const answer = new Promise<FlushResult>((resolve, reject) => (this.#waiting = { resolve, reject }));
+    const answer = new Promise<EngineFlushResult>((resolve, reject) => (this.#waiting = { resolve, reject }));
     this.#inflight = answer;
     // A pending Atomics.waitAsync does not keep Node's event loop alive; the ref'd thread does.
     this.#worker.ref();
     Atomics.store(ctl, CTL.REQUEST, seq);
     Atomics.notify(ctl, CTL.REQUEST);
     this.#wake(seq, n);
-    if (this.#pollMs > 0 && this.#waiting) this.#poll(seq, n);
+    if (this.#pollMs > 0 && this.#waiting && !uring) this.#poll(seq, n);
     return answer;
   }
 
@@ -157,7 +163,7 @@ export class FlushLane {
     this.#worker.unref();
     waiting.resolve({
       backend: ctl[CTL.NATIVE] === 1 ? 'native' : 'js',
-      engine: 'sync',
+      engine: ctl[CTL.ENGINE_USED] === 1 ? 'uring' : 'sync',
       errnos: errnos.slice(0, n),
       nanos: nanos.slice(0, n),
       startedAt: times[0]!,

@@ -31,7 +31,7 @@ export interface PoolOptions {
   /** Worker module, for tests that wrap the real one. Must be CommonJS (see below). */
   readonly filename?: string;
   /**
-   * A flush lane: one more thread that takes small flush tasks through shared memory, without
+   * A flush lane: one more thread that takes flush tasks (up to 8,192 files) through shared memory, without
    * piscina's MessagePort round trip (see lane.ts). false sends every task to piscina.
    */
   readonly lane: boolean;
@@ -205,6 +205,8 @@ export class FlushPool implements FlushBackend {
    * The result's `engine` says which engine ran; 'uring' falls back to 'sync' without a ring.
    */
   flushWith(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<EngineFlushResult> {
+    const lane = this.#freeLane();
+    if (lane && fds.length <= lane.capacity) return lane.flush(fds, ops, options);
     const { engine, depth, maxWorkers } = options;
     return this.#run({ kind: 'flush', fds, ops, engine, depth, maxWorkers }) as Promise<EngineFlushResult>;
   }
