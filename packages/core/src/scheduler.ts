@@ -561,7 +561,7 @@ export class Scheduler {
     const fs = entries[0]!.state.file.fs;
     const dev = entries[0]!.dev;
     const strategy = entries[0]!.strategy;
-    const caps = await this.#capabilities();
+    const caps = this.#capsNow ?? (await this.#capabilities());
     let ownDirtyBytes: number | null = null;
     // The system's dirty data picks the cost models' regime; with syncfs eligible, it is also
     // the noisy-neighbour guard's.
