@@ -103,21 +103,25 @@ export type ResolvedSyncOptions = z.output<typeof syncOptionsSchema>;
 // parsed once here and looked up per call. A parse costs ~1 µs in a hot loop but ~8 µs on a main
 // thread just woken from its sleep, as a lone caller's is before every flush (W5), where it was a
 // sixth of fsync2's own time before the flush started.
-const COMMON_SYNC_OPTIONS = new Map<string, ResolvedSyncOptions>();
+// By mode, then strategy (undefined included), without building a key string per call.
+const COMMON_SYNC_OPTIONS = new Map<unknown, Map<unknown, ResolvedSyncOptions>>();
 for (const mode of [undefined, ...MODES]) {
+  const byStrategy = new Map<unknown, ResolvedSyncOptions>();
   for (const strategy of [undefined, ...STRATEGIES]) {
-    COMMON_SYNC_OPTIONS.set(`${mode}|${strategy}`, Object.freeze(syncOptionsSchema.parse({ mode, strategy })));
+    byStrategy.set(strategy, Object.freeze(syncOptionsSchema.parse({ mode, strategy })));
   }
+  COMMON_SYNC_OPTIONS.set(mode, byStrategy);
 }
+const NO_OPTIONS = COMMON_SYNC_OPTIONS.get(undefined)!.get(undefined)!;
 
 /** A call's options: looked up when they hold only a valid mode and strategy, else parsed by zod. */
 export function parseSyncOptions(input: unknown): ResolvedSyncOptions {
-  if (input === undefined) return COMMON_SYNC_OPTIONS.get('undefined|undefined')!;
+  if (input === undefined) return NO_OPTIONS;
   if (typeof input === 'object' && input !== null && Object.getPrototypeOf(input) === Object.prototype) {
     let plain = true;
     for (const key in input) if (key !== 'mode' && key !== 'strategy') plain = false;
     const { mode, strategy } = input as { mode?: unknown; strategy?: unknown };
-    const hit = plain ? COMMON_SYNC_OPTIONS.get(`${mode}|${strategy}`) : undefined;
+    const hit = plain ? COMMON_SYNC_OPTIONS.get(mode)?.get(strategy) : undefined;
     if (hit) return hit;
   }
   return parseOptions(syncOptionsSchema, input, 'sync options');
