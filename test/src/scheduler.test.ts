@@ -99,6 +99,19 @@ test('an fd number closed and reused for another file between calls names the ne
   }
 });
 
+/**
+ * One call of `fds` and the first fd again, with the syncfs and fdatasync calls it cost; null
+ * (and a visible skip) on a filesystem that never takes syncfs.
+ */
+async function callNamingFirstTwice(syncer: ReturnType<typeof createSyncer>, fds: number[]) {
+  const before = syncer.stats().flushes;
+  const report = await syncer.sync([...fds, fds[0]!]);
+  const after = syncer.stats().flushes;
+  const fsType = report.results[0]!.fsType;
+  if (skipBecause('early syncfs', fsType === 'btrfs' || report.results[0]!.volatile ? `${fsType} never takes syncfs` : null)) return null;
+  return { report, syncfs: after.syncfs! - before.syncfs!, fdatasync: after.fdatasync! - before.fdatasync! };
+}
+
 test("a big call's syncfs starts at its first target, and every target of the call on that filesystem joins it", async () => {
   const s = scratch();
   // The guard off: the machine's own dirty data must not decide whether this test runs the path.
@@ -110,16 +123,14 @@ test("a big call's syncfs starts at its first target, and every target of the ca
     // weighs syncfs by the machine's dirty data: start from a clean page cache (see the model test).
     await new Promise((r) => setTimeout(r, 50));
     await run('sync');
-    const before = syncer.stats().flushes;
-    const report = await syncer.sync([...fds, fds[0]!]);
-    const after = syncer.stats().flushes;
-    const fsType = report.results[0]!.fsType;
-    if (skipBecause('early syncfs', fsType === 'btrfs' || report.results[0]!.volatile ? `${fsType} never takes syncfs` : null)) return;
+    const call = await callNamingFirstTwice(syncer, fds);
+    if (!call) return;
+    const { report, syncfs, fdatasync } = call;
     assert.ok(report.durable);
     assert.equal(report.filesystems.map((f) => f.plan), ['syncfs']);
     assert.match(report.filesystems[0]!.reason, /started while the call's targets were still being described/);
-    assert.is(after.syncfs - before.syncfs, 1, 'one syncfs for the call');
-    assert.is(after.fdatasync - before.fdatasync, 0, 'no file flushed on its own');
+    assert.is(syncfs, 1, 'one syncfs for the call');
+    assert.is(fdatasync, 0, 'no file flushed on its own');
     const ids = new Set(report.results.map((r) => r.syscallIds.join()));
     assert.is(ids.size, 1, 'every target names the same syncfs');
     assert.is(report.results[400]!.mergedWith, 0, 'the repeated fd merged with its first mention');
@@ -242,17 +253,15 @@ test('a call of more fds than maxBatch on a dirty system: its share measured, on
     await run('sync');
     const fds = writeFiles(s.dir, 400, 16384).map((f) => fs.openSync(f, 'r+'));
     await new Promise((r) => setTimeout(r, 50));
-    const before = syncer.stats().flushes;
-    const report = await syncer.sync([...fds, fds[0]!]);
-    const after = syncer.stats().flushes;
-    const fsType = report.results[0]!.fsType;
-    if (skipBecause('early syncfs', fsType === 'btrfs' || report.results[0]!.volatile ? `${fsType} never takes syncfs` : null)) return;
+    const call = await callNamingFirstTwice(syncer, fds);
+    if (!call) return;
+    const { report, syncfs, fdatasync } = call;
     assert.ok(report.durable);
     const reason = report.filesystems[0]!.reason;
     assert.match(reason, /started while the call's targets were still being described/);
     assert.match(reason, /batch owns [\d.]+ of [\d.]+ MiB dirty/, 'the share was measured before the syncfs started');
-    assert.is(after.syncfs - before.syncfs, 3, '400 files in plans of at most 150: three syncfs');
-    assert.is(after.fdatasync - before.fdatasync, 0, 'no file flushed on its own');
+    assert.is(syncfs, 3, '400 files in plans of at most 150: three syncfs');
+    assert.is(fdatasync, 0, 'no file flushed on its own');
     assert.is(new Set(report.results.map((r) => r.syscallIds.join())).size, 3, 'each target names its own segment\'s syncfs');
     assert.is(report.results[400]!.mergedWith, 0);
     assert.equal(report.results[400]!.syscallIds, report.results[0]!.syscallIds, 'the repeated fd shares its first mention\'s syncfs');
