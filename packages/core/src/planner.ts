@@ -165,6 +165,9 @@ class CostModel {
   }
 }
 
+/** One device's cost models in one regime, by arm (armKey). */
+type ArmModels = Map<string, { readonly arm: Arm; readonly model: CostModel }>;
+
 function prior(arm: Arm): { a: number; b: number } {
   // Rough costs on a local SSD (ms, per file or per dirty MiB): only the first guess. Each
   // device's own measurements replace them after a few plans.
@@ -198,7 +201,7 @@ export class Planner {
    * scanning flat keys (a bigint turned into a string per arm) made a warm choice 38 µs, now 13,
    * in front of an early syncfs's start. (Just after a sleep a choice still takes 60-120 µs.)
    */
-  readonly #models = new Map<string, Map<string, { readonly arm: Arm; readonly model: CostModel }>>();
+  readonly #models = new Map<string, ArmModels>();
   readonly #policy: PlannerPolicy;
   readonly #random: () => number;
 
@@ -305,7 +308,7 @@ export class Planner {
     return input.strategy === 'auto' && input.files >= SYNCFS_MIN_FILES;
   }
 
-  #device(dev: bigint, regime: Regime): Map<string, { readonly arm: Arm; readonly model: CostModel }> {
+  #device(dev: bigint, regime: Regime): ArmModels {
     const key = `${dev}|${regime}`;
     let models = this.#models.get(key);
     if (!models) {
@@ -315,7 +318,7 @@ export class Planner {
     return models;
   }
 
-  #model(models: Map<string, { readonly arm: Arm; readonly model: CostModel }>, arm: Arm): CostModel {
+  #model(models: ArmModels, arm: Arm): CostModel {
     const key = armKey(arm);
     let m = models.get(key);
     if (!m) {
@@ -332,7 +335,7 @@ export class Planner {
    * at one machine, and a device 4x slower than that guess is 4x slower for every arm. Without
    * the scale, each untried arm would look faster than every measured one and be tried in turn.
    */
-  #predict(models: Map<string, { readonly arm: Arm; readonly model: CostModel }>, arm: Arm, x: number): number {
+  #predict(models: ArmModels, arm: Arm, x: number): number {
     const model = this.#model(models, arm);
     if (model.samples >= 0.5 || arm.plan === 'syncfs') return model.predict(x);
     let same = 0;

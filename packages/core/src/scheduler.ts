@@ -80,6 +80,12 @@ export interface FlushOutcome {
  */
 type FlushAnswer = Omit<FlushOutcome, 'mode' | 'served' | 'sticky'>;
 
+// A literal, not a spread of `a`: this runs once per file of a plan.
+const outcomeOf = (a: FlushAnswer, mode: Mode, served: number): FlushOutcome => ({
+  errno: a.errno, workerError: a.workerError, syscall: a.syscall, plan: a.plan, reason: a.reason, mode,
+  nanos: a.nanos, backend: a.backend, sticky: false, served, syscallIds: a.syscallIds,
+});
+
 /**
  * The outcomes a shared answer (a syncfs) has told so far, by mode and requests served: its
  * 10,000 files mostly get one of two, not an object each (the fan-out of 10,000 answers took
@@ -95,12 +101,6 @@ class SharedOutcomes {
     return (byServed[served] ??= outcomeOf(this.answer, mode, served));
   }
 }
-
-// A literal, not a spread of `a`: this runs once per file of a plan.
-const outcomeOf = (a: FlushAnswer, mode: Mode, served: number): FlushOutcome => ({
-  errno: a.errno, workerError: a.workerError, syscall: a.syscall, plan: a.plan, reason: a.reason, mode,
-  nanos: a.nanos, backend: a.backend, sticky: false, served, syscallIds: a.syscallIds,
-});
 
 export interface Waiter {
   readonly file: FileRef;
@@ -289,7 +289,7 @@ export class Scheduler {
     const systemDirty = systemDirtyBytes();
     let ownDirtyBytes: number | null = null;
     if (this.#planner.needsOwnDirty(systemDirty)) {
-      if (this.#pool.backend !== 'native' || !this.#pool.dirty) return null;
+      if (!this.#measuresDirtyHere()) return null;
       ownDirtyBytes = localDirtyBytes(callFds(), true);
       if (ownDirtyBytes === null) return null;
     }
@@ -540,10 +540,18 @@ export class Scheduler {
   }
 
   /** Dirty + writeback bytes of the batch's files (cachestat on a pool thread), or null. */
+  /**
+   * Whether cachestat may run on this thread for the pool's fds: the pool measures dirty data
+   * at all (a fake one does not, and its fds may be no real files) and flushes with the addon.
+   */
+  #measuresDirtyHere(): boolean {
+    return this.#pool.dirty !== undefined && this.#pool.backend === 'native';
+  }
+
   async #ownDirty(entries: readonly Entry[]): Promise<number | null> {
     if (!this.#pool.dirty) return null;
     // A small batch is measured here, without a round trip to the pool (see dirty.ts).
-    if (entries.length <= LOCAL_DIRTY_MAX_FILES && this.#pool.backend === 'native') {
+    if (entries.length <= LOCAL_DIRTY_MAX_FILES && this.#measuresDirtyHere()) {
       const local = localDirtyBytes(Int32Array.from(entries, (e) => e.fd));
       if (local !== null) return local;
     }

@@ -181,9 +181,7 @@ export class FlushPool implements FlushBackend {
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,
   // which cannot stop a flush in the kernel and would only lose its result.
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
-    const lane = this.#freeLane();
-    if (lane && fds.length <= lane.capacity) return lane.flush(fds, ops);
-    return this.#run({ kind: 'flush', fds, ops }) as Promise<FlushResult>;
+    return this.flushWith(fds, ops, { engine: 'sync' });
   }
 
   #freeLane(): FlushLane | null {
