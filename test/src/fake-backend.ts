@@ -68,6 +68,10 @@ export class FakeBackend implements FlushBackend {
     return { errno: 0, dev: f.dev, ino: f.ino, birth: 0n, kind: KIND.FILE, pathOnly: false, fsType: EXT4 };
   }
 
+  describeFds(fds: Int32Array): FdInfo[] {
+    return Array.from(fds, (fd) => this.describeFd(fd));
+  }
+
   /** Paths are not used by the model; fds only. */
   async resolve(fds: Int32Array): Promise<ResolveResult> {
     const n = fds.length;

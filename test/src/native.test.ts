@@ -153,6 +153,32 @@ test('describeFd: statx identity, mode, f_type and flags in one crossing; errno 
   }
 });
 
+test('describeFds: describeFd of every fd in one crossing, each with its own errno', () => {
+  const s = scratch();
+  try {
+    const files = writeFiles(s.dir, 3);
+    const fds = files.map((f) => fs.openSync(f, 'r'));
+    const bad = closedFd();
+    const batch = Int32Array.of(fds[0]!, bad, fds[1]!, fds[2]!, fds[0]!);
+    const out = new BigUint64Array(6 * batch.length);
+    const errnos = new Int32Array(batch.length);
+    assert.is(native.describeFds(batch, out, errnos), 1, 'one failure counted');
+    assert.equal([...errnos], [0, EBADF, 0, 0, 0]);
+    const one = new BigUint64Array(6);
+    batch.forEach((fd, i) => {
+      if (fd === bad) return;
+      assert.is(native.describeFd(fd, one), 0);
+      assert.equal([...out.subarray(6 * i, 6 * i + 6)], [...one], `fd ${fd} at ${i}: as describeFd says`);
+    });
+    assert.is.not(out[6 * 2 + 1], out[6 * 3 + 1], 'each fd its own inode');
+    assert.throws(() => native.describeFds(batch, new BigUint64Array(6), errnos), /6 slots per fd/);
+    assert.throws(() => native.describeFds(batch, new Float64Array(30) as never, errnos), /describeFds/);
+    for (const fd of fds) fs.closeSync(fd);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('describeFd: f_type stays true when a mount point is reused by another filesystem', () => {
   // The addon caches f_type per mount, keyed by the never-reused unique mount id (Linux 6.8+). A
   // key that a later mount could get again (the plain mount id, st_dev of an anonymous device)

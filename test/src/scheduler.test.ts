@@ -47,9 +47,17 @@ test('1,000 concurrent sync() on one fd while another process appends: a handful
 // A real pool that counts the statx crossings the syncer asks of it.
 class CountingPool extends FlushPool {
   describes = 0;
+  /** Calls of describeFd or describeFds. */
+  crossings = 0;
   override describeFd(fd: number): FdInfo {
     this.describes++;
+    this.crossings++;
     return super.describeFd(fd);
+  }
+  override describeFds(fds: Int32Array): FdInfo[] {
+    this.describes += fds.length;
+    this.crossings++;
+    return super.describeFds(fds);
   }
 }
 
@@ -65,6 +73,23 @@ test('an fd is described once per burst of requests on it, and again once they h
     assert.is(pool.describes, 1, 'requests arriving while one on the same fd is pending reuse its answer');
     await syncer.sync(fd);
     assert.is(pool.describes, 2, 'nothing was pending: the fd is asked again');
+    // A call of many fds describes the unpinned ones in one crossing and pins none of them; an
+    // fd pinned by a pending request answers from its pin, and that pin is released once.
+    const others = writeFiles(s.dir, 3).map((f) => fs.openSync(f, 'r+'));
+    pool.crossings = 0;
+    const lone = syncer.sync(fd);
+    const bulk = syncer.sync([fd, ...others, others[0]!]);
+    const [loneReport, bulkReport] = await Promise.all([lone, bulk]);
+    assert.ok(loneReport.durable && bulkReport.durable);
+    assert.is(pool.describes, 2 + 1 + 4, 'the lone fd once; the bulk call its other four targets (the repeat too), its pinned first none');
+    assert.is(pool.crossings, 2, 'one for the lone target, one for the bulk call\'s unpinned targets');
+    assert.is(bulkReport.results[4]!.mergedWith, 1, 'the repeated fd shares its first mention');
+    assert.is(bulkReport.results[0]!.ino, loneReport.results[0]!.ino);
+    await syncer.sync(fd);
+    assert.is(pool.describes, 8, 'both requests on the pinned fd settled: it is asked again');
+    await Promise.all([syncer.sync(others), syncer.sync(others[1]!)]);
+    assert.is(pool.describes, 8 + 3 + 1, 'a bulk call pins no fd but its first: a request on another while it is pending asks again');
+    for (const o of others) fs.closeSync(o);
     fs.closeSync(fd);
   } finally {
     await syncer.close();

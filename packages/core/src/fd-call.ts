@@ -4,14 +4,61 @@
 // (pinned-fds.ts), then straight into the scheduler.
 import type { FlushBackend } from '@fsync2/workers';
 import type { Outcome } from './call.js';
-import type { Strategy } from './options.js';
-import type { PinnedFds } from './pinned-fds.js';
+import type { Mode, Strategy } from './options.js';
+import type { Described, PinnedFds } from './pinned-fds.js';
 import type { TargetResult } from './report.js';
 import { toResult } from './results.js';
-import type { EarlySyncfs, Scheduler, Waiter } from './scheduler.js';
+import type { EarlySyncfs, FileRef, FlushOutcome, Scheduler, Waiter } from './scheduler.js';
 import type { Request } from './targets.js';
 
 const NO_PARENTS: readonly never[] = [];
+
+/** What every target of one call shares: its results and who gets them. */
+interface FdCall {
+  readonly results: TargetResult[];
+  readonly pool: FlushBackend;
+  readonly pinned: PinnedFds;
+  pending: number;
+  readonly answer: (results: TargetResult[]) => void;
+}
+
+/**
+ * One target's request. A class, not a literal with a settle closure: the closure and its context
+ * were ~100 B more per target, which a 10,000-target call paid in scavenges.
+ */
+class FdWaiter implements Waiter {
+  state: Waiter['state'] = 'new';
+  arrivedAt = 0;
+  readonly fd: number;
+  readonly mode: Mode;
+
+  constructor(
+    readonly call: FdCall,
+    readonly request: Request,
+    readonly file: FileRef,
+    readonly pathOnly: boolean,
+    readonly strategy: Strategy,
+    readonly mergedWith: number | null,
+    readonly pinned: boolean,
+  ) {
+    this.fd = request.fd;
+    this.mode = request.mode;
+  }
+
+  settle(flushed: FlushOutcome): void {
+    const { call, request, file } = this;
+    if (this.pinned) call.pinned.release(this.fd);
+    const outcome: Outcome = {
+      request, dev: file.dev, ino: file.ino, kind: file.kind, fs: file.fs, realpath: null, resolveFailure: null, flushed, mergedWith: this.mergedWith,
+    };
+    answered(call, request.index, toResult(outcome, NO_PARENTS, call.pool.backend));
+  }
+}
+
+function answered(call: FdCall, index: number, result: TargetResult): void {
+  call.results[index] = result;
+  if (--call.pending === 0) call.answer(call.results);
+}
 
 /** `answer` gets every target's result, once, as soon as the last is known. */
 export function syncFds(
@@ -22,59 +69,44 @@ export function syncFds(
   strategy: Strategy,
   answer: (results: TargetResult[]) => void,
 ): void {
-  const results: TargetResult[] = new Array(requests.length);
-  let pending = requests.length;
-  const done = () => {
-    if (--pending === 0) answer(results);
-  };
+  const call: FdCall = { results: new Array(requests.length), pool, pinned, pending: requests.length, answer };
   const first = requests.length > 1 ? new Map<string, number>() : null;
   // A batch that 'auto' flushes with syncfs starts it at its first target, and the others join it
   // as they are described (Scheduler.beginEarlySyncfs).
   let early: EarlySyncfs | null = null;
   // A lone target (the group-commit path) never has a batch to overlap.
   let tried = requests.length < 2;
-  for (const request of requests) {
-    const i = request.index;
-    const d = request.invalid ? null : pinned.acquire(request.fd);
+  const enqueue = (request: Request, d: Described | number | null) => {
     if (d === null || typeof d === 'number') {
       const resolveFailure = d === null ? null : { errno: d, syscall: 'fstat', workerError: null };
       const failed: Outcome = {
         request, dev: null, ino: null, kind: null, fs: null, realpath: null, resolveFailure, flushed: null, mergedWith: null,
       };
-      results[i] = toResult(failed, NO_PARENTS, pool.backend);
-      done();
-      continue;
+      answered(call, request.index, toResult(failed, NO_PARENTS, pool.backend));
+      return;
     }
     const { file } = d;
     let mergedWith: number | null = null;
     if (first) {
       mergedWith = first.get(file.key) ?? null;
-      if (mergedWith === null) first.set(file.key, i);
+      if (mergedWith === null) first.set(file.key, request.index);
     }
-    const fd = request.fd;
-    const w: Waiter = {
-      file,
-      fd,
-      pathOnly: d.pathOnly,
-      mode: request.mode,
-      strategy,
-      state: 'new',
-      arrivedAt: 0,
-      settle: (flushed) => {
-        pinned.release(fd);
-        const outcome: Outcome = {
-          request, dev: file.dev, ino: file.ino, kind: file.kind, fs: file.fs, realpath: null, resolveFailure: null, flushed, mergedWith,
-        };
-        results[i] = toResult(outcome, NO_PARENTS, pool.backend);
-        done();
-      },
-    };
+    const w = new FdWaiter(call, request, file, d.pathOnly, strategy, mergedWith, d.pinned);
     if (!tried) {
       tried = true;
       early = scheduler.beginEarlySyncfs(w, requests.length, () => Int32Array.from(requests.filter((r) => !r.invalid), (r) => r.fd));
     }
     scheduler.enqueue(w, early);
+  };
+  // The first target alone, so that an early syncfs starts before the others are described; the
+  // others in one crossing.
+  const [head] = requests;
+  if (head) enqueue(head, head.invalid ? null : pinned.acquire(head.fd));
+  if (requests.length > 1) {
+    const rest = requests.slice(1);
+    const described = pinned.describeAll(Int32Array.from(rest, (r) => (r.invalid ? -1 : r.fd)));
+    for (let j = 0; j < rest.length; j++) enqueue(rest[j]!, described[j]!);
   }
   if (early) scheduler.endEarlySyncfs(early);
-  if (requests.length === 0) answer(results);
+  if (requests.length === 0) answer(call.results);
 }

@@ -18,19 +18,23 @@ import type { FileRef } from './scheduler.js';
 export interface Described {
   readonly file: FileRef;
   readonly pathOnly: boolean;
+  /** Counted on a pin: the request must release() its fd when it settles. */
+  readonly pinned: boolean;
 }
 
-interface Pin {
-  readonly described: Described;
+/** The pin is what acquire() answers: no object besides it per fd. */
+interface Pin extends Described {
   pending: number;
 }
 
 export class PinnedFds {
   readonly #pins = new Map<number, Pin>();
   readonly #describe: (fd: number) => FdInfo;
+  readonly #describeMany: (fds: Int32Array) => FdInfo[];
 
-  constructor(describe: (fd: number) => FdInfo) {
+  constructor(describe: (fd: number) => FdInfo, describeMany: (fds: Int32Array) => FdInfo[]) {
     this.#describe = describe;
+    this.#describeMany = describeMany;
   }
 
   /**
@@ -41,20 +45,48 @@ export class PinnedFds {
     const pin = this.#pins.get(fd);
     if (pin) {
       pin.pending++;
-      return pin.described;
+      return pin;
     }
     const d = this.#describe(fd);
     if (d.errno !== 0) return d.errno;
-    const described: Described = {
-      file: { key: `${d.dev}:${d.ino}`, dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs: fsInfo(d.fsType) },
-      pathOnly: d.pathOnly,
-    };
-    this.#pins.set(fd, { described, pending: 1 });
-    return described;
+    const fresh: Pin = { file: fileOf(d), pathOnly: d.pathOnly, pinned: true, pending: 1 };
+    this.#pins.set(fd, fresh);
+    return fresh;
+  }
+
+  /**
+   * What each fd of `fds` names (-1: none, answered null), for a call of many fds: a pinned fd
+   * answers from its pin (counted, as acquire()), the others are described in one crossing and
+   * not pinned. Pins pay where requests on one fd pile up (group commit); a call of 10,000
+   * distinct fds only paid for their map (~140 B per fd, allocated and collected).
+   */
+  describeAll(fds: Int32Array): Array<Described | number | null> {
+    const fresh = fds.filter((fd) => fd >= 0 && !this.#pins.has(fd));
+    const infos = fresh.length > 0 ? this.#describeMany(fresh) : [];
+    const out = new Array<Described | number | null>(fds.length);
+    let k = 0;
+    for (let i = 0; i < fds.length; i++) {
+      const fd = fds[i]!;
+      const pin = fd < 0 ? undefined : this.#pins.get(fd);
+      if (fd < 0) {
+        out[i] = null;
+      } else if (pin) {
+        pin.pending++;
+        out[i] = pin;
+      } else {
+        const d = infos[k++]!;
+        out[i] = d.errno !== 0 ? d.errno : { file: fileOf(d), pathOnly: d.pathOnly, pinned: false };
+      }
+    }
+    return out;
   }
 
   release(fd: number): void {
     const pin = this.#pins.get(fd);
     if (pin && --pin.pending === 0) this.#pins.delete(fd);
   }
+}
+
+function fileOf(d: FdInfo): FileRef {
+  return { key: `${d.dev}:${d.ino}`, dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs: fsInfo(d.fsType) };
 }

@@ -104,15 +104,24 @@ export function makeReport(
   // One result without parents (a lone caller's commit) has distinct ids: no set to count them.
   const lone = results.length === 1 && results[0]!.parents.length === 0;
   const syscalls = lone ? null : new Set<number>();
-  for (const r of results) {
+  // Indexed loops, no closures: for…of and find() here allocated ~100 B per result (of a
+  // 10,000-target call's ~2.4 KB per target, every byte of which the main thread pays again in
+  // scavenges).
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
     ok &&= r.ok;
     durable &&= r.durable;
     if (syscalls) {
-      for (const id of r.syscallIds) syscalls.add(id);
-      for (const p of r.parents) for (const id of p.syscallIds) syscalls.add(id);
+      const ids = r.syscallIds;
+      for (let j = 0; j < ids.length; j++) syscalls.add(ids[j]!);
+      for (let k = 0; k < r.parents.length; k++) {
+        const pids = r.parents[k]!.syscallIds;
+        for (let j = 0; j < pids.length; j++) syscalls.add(pids[j]!);
+      }
     }
     if (r.dev === null || r.plan === null) continue;
-    const fs = filesystems.find((f) => f.dev === r.dev);
+    let fs: FilesystemReport | undefined;
+    for (let k = 0; k < filesystems.length && !fs; k++) if (filesystems[k]!.dev === r.dev) fs = filesystems[k];
     if (fs) (fs as { files: number }).files++;
     else filesystems.push({ dev: r.dev, fsType: r.fsType, volatile: r.volatile, plan: r.plan, reason: r.reason ?? '', files: 1 });
   }

@@ -120,11 +120,19 @@ interface FileState {
   queued: Waiter[];
   inflight: Waiter[] | null;
   failure: FlushOutcome | null;
+  /**
+   * The file's entry in an early syncfs, while it is in flight there: a call naming the file
+   * again shares it. A field, not a map per call: a 10,000-target call's maps were ~370 B per
+   * target of allocation.
+   */
+  member: Entry | null;
 }
 
 interface Entry extends FlushEntry {
   readonly state: FileState;
   readonly strategy: Strategy;
+  /** The early syncfs this entry is a member of. */
+  readonly early?: EarlySyncfs;
   /** This plan answered the file's requests (a later plan may own the file's state by now). */
   finished?: boolean;
 }
@@ -143,8 +151,6 @@ export interface EarlySyncfs {
   readonly strategy: Strategy;
   /** The syncfs taking members now. */
   segment: EarlySegment;
-  /** Every file of the call in one of its syncfs: a file named again shares that one. */
-  readonly members: Map<FileState, Entry>;
   /** Takes members until the call has enqueued its last target (synchronously, in syncFds). */
   open: boolean;
   /** The planner's choice; the syncfs starts when the first member joins, through its fd. */
@@ -244,7 +250,7 @@ export class Scheduler {
     w.arrivedAt = performance.now();
     let st = this.#files.get(w.file.key);
     if (!st) {
-      st = { file: w.file, queued: [], inflight: null, failure: null };
+      st = { file: w.file, queued: [], inflight: null, failure: null, member: null };
       this.#files.set(w.file.key, st);
     } else if (st.failure && st.file.birth !== 0n && w.file.birth !== 0n && st.file.birth !== w.file.birth) {
       // Same inode number, different birth: the failed file was deleted and this is a new one.
@@ -295,7 +301,7 @@ export class Scheduler {
     }
     const choice = this.#planner.choose({ dev, fs, files, strategy: w.strategy, ownDirtyBytes, systemDirtyBytes: systemDirty }, caps);
     if (choice.arm.plan !== 'syncfs') return null;
-    return { dev, strategy: w.strategy, segment: { entries: [] }, members: new Map(), open: true, choice, fs };
+    return { dev, strategy: w.strategy, segment: { entries: [] }, open: true, choice, fs };
   }
 
   /** The call has enqueued every target: nothing joins `early` any more. */
@@ -364,7 +370,7 @@ export class Scheduler {
     if (w.file.dev !== early.dev || w.strategy !== early.strategy) return false;
     if (!syncfsCanCover({ kind: w.file.kind, pathOnly: w.pathOnly })) return false;
     let segment = early.segment;
-    const member = early.members.get(st);
+    const member = st.member?.early === early ? st.member : null;
     // A file already in one of the call's syncfs (a call naming it twice) shares it; any other
     // flush of the file, running or queued, keeps it out: one flush in flight per file.
     if (!member && (st.inflight || st.queued.length > 0)) return false;
@@ -381,8 +387,8 @@ export class Scheduler {
       return true;
     }
     st.inflight = [w];
-    const entry: Entry = { state: st, strategy: w.strategy, dev: st.file.dev, kind: st.file.kind, pathOnly: false, fd: w.fd, mode: w.mode };
-    early.members.set(st, entry);
+    const entry: Entry = { state: st, strategy: w.strategy, dev: st.file.dev, kind: st.file.kind, pathOnly: false, fd: w.fd, mode: w.mode, early };
+    st.member = entry;
     segment.entries.push(entry);
     if (segment.entries.length === 1) {
       const started = segment;
@@ -539,7 +545,6 @@ export class Scheduler {
     return this.#caps;
   }
 
-  /** Dirty + writeback bytes of the batch's files (cachestat on a pool thread), or null. */
   /**
    * Whether cachestat may run on this thread for the pool's fds: the pool measures dirty data
    * at all (a fake one does not, and its fds may be no real files) and flushes with the addon.
@@ -548,6 +553,7 @@ export class Scheduler {
     return this.#pool.dirty !== undefined && this.#pool.backend === 'native';
   }
 
+  /** Dirty + writeback bytes of the batch's files (cachestat here or on a pool thread), or null. */
   async #ownDirty(entries: readonly Entry[]): Promise<number | null> {
     if (!this.#pool.dirty) return null;
     // A small batch is measured here, without a round trip to the pool (see dirty.ts).
@@ -681,6 +687,7 @@ export class Scheduler {
     if (entry.finished) return;
     entry.finished = true;
     const st = entry.state;
+    if (st.member === entry) st.member = null;
     const waiters = st.inflight!;
     st.inflight = null;
     this.#inflight -= waiters.length;

@@ -17,6 +17,8 @@ export interface NativeBinding {
    * from statx (or fstat), fstatfs and fcntl in one crossing; returns 0 or fstat's errno.
    */
   describeFd(fd: number, out: BigUint64Array): number;
+  /** describeFd of fds[i] into out[6 i … 6 i + 5] and errnos[i], for every i; returns the failure count. */
+  describeFds(fds: Int32Array, out: BigUint64Array, errnos: Int32Array): number;
   /** fcntl(F_GETFL) status flags, or -errno. */
   fdFlags(fd: number): number;
   /** The platform's O_PATH (0 where there is none). */
@@ -101,6 +103,7 @@ const FUNCTIONS = [
   'syncFileRange',
   'fsType',
   'describeFd',
+  'describeFds',
   'fdFlags',
   'flushBatch',
   'flushBatchUring',

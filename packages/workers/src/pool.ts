@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import { loadNative, type NativeSource, type NativeStatus } from '@fsync2/native';
 import { WorkerError } from './errors.js';
 import { FlushLane } from './lane.js';
-import { describeFd, type FdInfo } from './resolve.cjs';
+import { describeFd, describeFds, type FdInfo } from './resolve.cjs';
 import type {
   Backend,
   CloseResult,
@@ -73,6 +73,8 @@ export interface FlushBackend {
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
   /** statx, fstatfs and fcntl of an open fd on the calling thread: no round trip to the pool. */
   describeFd(fd: number): FdInfo;
+  /** describeFd of each fd, in one crossing. */
+  describeFds(fds: Int32Array): FdInfo[];
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
   /** flush() with a chosen engine; optional so that fakes without io_uring need not have it. */
   flushWith?(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<FlushResult>;
@@ -176,6 +178,10 @@ export class FlushPool implements FlushBackend {
 
   describeFd(fd: number): FdInfo {
     return describeFd(fd);
+  }
+
+  describeFds(fds: Int32Array): FdInfo[] {
+    return describeFds(fds);
   }
 
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,

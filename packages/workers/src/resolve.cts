@@ -55,20 +55,42 @@ const oPath = binding ? binding.O_PATH : js.O_PATH;
 
 /** statx (or fstat), fstatfs and fcntl of one fd: one addon crossing, or fs calls without it. */
 export function describeFd(fd: number): FdInfo {
-  if (binding) {
-    const errno = binding.describeFd(fd, scratch);
-    if (errno !== 0) return { errno, ...FAILED };
-    const flags = Number(scratch[5]);
-    return {
-      errno: 0,
-      dev: scratch[0]!,
-      ino: scratch[1]!,
-      birth: scratch[2]!,
-      kind: KIND_OF_TYPE.get(Number(scratch[3]) & S_IFMT) ?? KIND.UNKNOWN,
-      pathOnly: oPath !== 0 && (flags & oPath) !== 0,
-      fsType: scratch[4] === 0n ? -1 : Number(scratch[4]),
-    };
-  }
+  if (binding) return fromWords(binding.describeFd(fd, scratch), scratch, 0);
+  return describeFdJs(fd);
+}
+
+/**
+ * describeFd of every fd, in one addon crossing: the per-fd crossing was a third of describing a
+ * call of 10,000 fds on the main thread (~0.7 of ~2.2 µs each; statx and fcntl are the rest).
+ */
+export function describeFds(fds: Int32Array): FdInfo[] {
+  const n = fds.length;
+  if (!binding) return Array.from(fds, describeFdJs);
+  if (n === 1) return [describeFd(fds[0]!)];
+  const words = new BigUint64Array(6 * n);
+  const errnos = new Int32Array(n);
+  binding.describeFds(fds, words, errnos);
+  const out = new Array<FdInfo>(n);
+  for (let i = 0; i < n; i++) out[i] = fromWords(errnos[i]!, words, 6 * i);
+  return out;
+}
+
+// The addon's layout: [st_dev, st_ino, birth ns, st_mode, f_type, fd flags] at `at`.
+function fromWords(errno: number, words: BigUint64Array, at: number): FdInfo {
+  if (errno !== 0) return { errno, ...FAILED };
+  const flags = Number(words[at + 5]);
+  return {
+    errno: 0,
+    dev: words[at]!,
+    ino: words[at + 1]!,
+    birth: words[at + 2]!,
+    kind: KIND_OF_TYPE.get(Number(words[at + 3]) & S_IFMT) ?? KIND.UNKNOWN,
+    pathOnly: oPath !== 0 && (flags & oPath) !== 0,
+    fsType: words[at + 4] === 0n ? -1 : Number(words[at + 4]),
+  };
+}
+
+function describeFdJs(fd: number): FdInfo {
   let st: fs.BigIntStats;
   try {
     st = fs.fstatSync(fd, { bigint: true });
