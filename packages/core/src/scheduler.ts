@@ -144,7 +144,8 @@ interface EarlySegment {
 
 /**
  * Syncfs started inside a sync() call, taking that call's targets on its filesystem: one per
- * maxBatch of them (a call of 10,000 fds starts a second syncfs at its 8,193rd target).
+ * maxBatch of them (with maxBatch 8,192, a call of 10,000 fds starts a second syncfs at its 8,193rd
+ * target).
  */
 export interface EarlySyncfs {
   readonly dev: bigint;
