@@ -173,7 +173,31 @@ test('describeFds: describeFd of every fd in one crossing, each with its own err
     assert.is.not(out[6 * 2 + 1], out[6 * 3 + 1], 'each fd its own inode');
     assert.throws(() => native.describeFds(batch, new BigUint64Array(6), errnos), /6 slots per fd/);
     assert.throws(() => native.describeFds(batch, new Float64Array(30) as never, errnos), /describeFds/);
+    assert.throws(() => native.describeFds(batch, out, errnos, new Uint8Array(2)), /openedForIo one/);
+    assert.throws(() => native.describeFds(batch, out, errnos, new Int8Array(5) as never), /openedForIo\?: Uint8Array/);
     for (const fd of fds) fs.closeSync(fd);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('describeFds openedForIo: a marked fd is taken as open for I/O, its fcntl skipped; an unmarked one is asked', () => {
+  const s = scratch();
+  try {
+    const [file] = writeFiles(s.dir, 1);
+    const { O_PATH } = native;
+    if (skipBecause('describeFds openedForIo', O_PATH === 0 ? 'no O_PATH on this platform' : null)) return;
+    const pathFd = fs.openSync(file!, O_PATH);
+    const batch = Int32Array.of(pathFd, pathFd);
+    const out = new BigUint64Array(12);
+    const errnos = new Int32Array(2);
+    // The mark is the caller's proof (cachestat answered the fd, which refuses O_PATH): with it
+    // the flags are not read (0), without it fcntl shows O_PATH.
+    assert.is(native.describeFds(batch, out, errnos, Uint8Array.of(0, 1)), 0);
+    assert.is(Number(out[5]!) & O_PATH, O_PATH, 'unmarked: fcntl read the flags');
+    assert.is(out[11], 0n, 'marked: no fcntl');
+    assert.equal([...out.subarray(0, 5)], [...out.subarray(6, 11)], 'the same file either way');
+    fs.closeSync(pathFd);
   } finally {
     s.cleanup();
   }

@@ -222,6 +222,19 @@ test('whether a dirty-data probe is worth a round trip', () => {
   assert.not.ok(p.mayUseSyncfs({ fs: fsInfo(0x65735546), files: 1000, strategy: 'auto' }, caps));
 });
 
+test('ownsEnough: a lower bound of the batch\'s share settles the guard once it passes', () => {
+  const p = new Planner(policy);
+  assert.ok(p.ownsEnough(0, 8 * MIB), 'nothing foreign past the 8 MiB allowance');
+  assert.not.ok(p.ownsEnough(10 * MIB, 40 * MIB), 'a quarter of 40 MiB');
+  assert.ok(p.ownsEnough(20 * MIB, 40 * MIB), 'half of it');
+  assert.ok(p.ownsEnough(33 * MIB, 40 * MIB));
+  // What ownsEnough passes, choose() passes with the same numbers.
+  const c = p.choose(input({ ownDirtyBytes: 20 * MIB, systemDirtyBytes: 40 * MIB }), caps);
+  assert.is(c.arm.plan, 'syncfs', c.reason);
+  const n = p.choose(input({ ownDirtyBytes: 10 * MIB, systemDirtyBytes: 40 * MIB }), caps);
+  assert.is.not(n.arm.plan, 'syncfs', n.reason);
+});
+
 test('the cachestat round trip is skipped when the system is nearly clean', () => {
   const p = new Planner(policy);
   assert.not.ok(p.needsOwnDirty(4 * MIB));

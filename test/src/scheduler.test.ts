@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AbortError, createSyncer, QueueFullError, type PlanEvent, type TargetResult } from '@fsync2/core';
+import { AbortError, createSyncer, QueueFullError, SyncError, type PlanEvent, type TargetResult } from '@fsync2/core';
 import { FlushPool, type FdInfo } from '@fsync2/workers';
 import { syncerWithPool } from './fake-backend.js';
 import { FIXTURES, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
@@ -54,10 +54,10 @@ class CountingPool extends FlushPool {
     this.crossings++;
     return super.describeFd(fd);
   }
-  override describeFds(fds: Int32Array): FdInfo[] {
+  override describeFds(fds: Int32Array, openedForIo?: Uint8Array): FdInfo[] {
     this.describes += fds.length;
     this.crossings++;
-    return super.describeFds(fds);
+    return super.describeFds(fds, openedForIo);
   }
 }
 
@@ -130,7 +130,11 @@ test('an fd number closed and reused for another file between calls names the ne
  */
 async function callNamingFirstTwice(syncer: ReturnType<typeof createSyncer>, fds: number[]) {
   const before = syncer.stats().flushes;
-  const report = await syncer.sync([...fds, fds[0]!]);
+  // A call with failed targets rejects with its report: the tests read the report either way.
+  const report = await syncer.sync([...fds, fds[0]!]).catch((e: unknown) => {
+    if (e instanceof SyncError) return e.report;
+    throw e;
+  });
   const after = syncer.stats().flushes;
   const fsType = report.results[0]!.fsType;
   if (skipBecause('early syncfs', fsType === 'btrfs' || report.results[0]!.volatile ? `${fsType} never takes syncfs` : null)) return null;
@@ -292,6 +296,41 @@ test('a call of more fds than maxBatch on a dirty system: its share measured, on
     assert.equal(report.results[400]!.syscallIds, report.results[0]!.syscallIds, 'the repeated fd shares its first mention\'s syncfs');
     fds.forEach((fd) => fs.closeSync(fd));
   } finally {
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('a measured early syncfs: O_PATH fds among its fds, read by its cachestat or not, get EBADF; the rest join the syncfs', async () => {
+  const s = scratch();
+  // Past 1 MiB of dirty data on the system the guard measures the call's share; any share passes,
+  // so the first 1,024 fds settle it and the rest are described without having been read.
+  const syncer = createSyncer({ mode: 'data', planner: { syncfsMaxForeignMiB: 1, syncfsMinShare: 0.0001, explore: 0 } });
+  const O_PATH = 0o10000000; // Linux (x86, arm, riscv); Node does not export it
+  const pathAt = [5, 2000];
+  const files = writeFiles(s.dir, 2500, 8192);
+  const fds = files.map((f, i) => fs.openSync(f, pathAt.includes(i) ? O_PATH : 'r+'));
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    const call = await callNamingFirstTwice(syncer, fds);
+    if (!call) return;
+    const { report, syncfs, fdatasync } = call;
+    assert.is(report.durable, false);
+    const reason = report.filesystems[0]!.reason;
+    assert.match(reason, /started while the call's targets were still being described/);
+    assert.match(reason, /batch owns [\d.]+ of [\d.]+ MiB dirty/);
+    assert.is(syncfs, 1);
+    assert.is(fdatasync, 0);
+    for (const i of pathAt) {
+      const r = report.results[i]!;
+      assert.is(r.error?.code, 'EBADF', `fd ${fds[i]} (O_PATH) at ${i}: ${r.error?.message ?? 'durable'}`);
+      assert.is(r.durable, false);
+    }
+    const durable = report.results.filter((r) => r.durable);
+    assert.is(durable.length, 2501 - pathAt.length, 'every other target durable');
+    assert.is(new Set(durable.map((r) => r.syscallIds.join())).size, 1, 'all through the one syncfs');
+  } finally {
+    fds.forEach((fd) => fs.closeSync(fd));
     await syncer.close();
     s.cleanup();
   }

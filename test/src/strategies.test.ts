@@ -141,4 +141,47 @@ test("the system's dirty data read from /proc/vmstat is meminfo's Dirty: + Write
   assert.is(stdout.trim(), 'null true');
 });
 
+test("a call's own dirty data, by cachestat in chunks: it stops once enough is known, and marks the fds it read", async () => {
+  const { localDirtyBytes } = await import('../../packages/core/dist/dirty.js');
+  const native = (await import('@fsync2/native')).loadNative();
+  if (skipBecause('cachestat in chunks', native.available ? null : 'the addon is not built')) return;
+  const { dir, cleanup } = scratch();
+  const O_PATH = 0o10000000; // Linux (x86, arm, riscv); Node does not export it
+  const files = writeFiles(dir, 2500, 8192);
+  const fds = Int32Array.from(files, (f, i) => (i === 3 ? fs.openSync(f, O_PATH) : fs.openSync(f, 'r')));
+  fds[4] = -1;
+  try {
+    const opened = new Uint8Array(fds.length);
+    const full = localDirtyBytes(fds, true, opened);
+    if (skipBecause('cachestat in chunks', full === null ? 'cachestat(2) is missing (Linux before 6.5)' : null)) return;
+    // Each file's two pages are dirty or under writeback for the dirty_expire_centisecs (30 s) after the write.
+    const all = 2498 * 8192;
+    assert.ok(full! > 0.9 * all && full! <= all, `${full} of ${all} bytes dirty`);
+    assert.equal([opened[3], opened[4]], [0, 0], 'an O_PATH fd and -1 are refused by cachestat: not opened for I/O');
+    assert.is(opened.reduce((a, b) => a + b, 0), 2498);
+    assert.is(localDirtyBytes(fds, false), null, 'without skipFailed one refused fd leaves the share unknown');
+
+    // enough() says yes after the first chunk: the rest is not read, and the mean is extrapolated.
+    const asked: number[] = [];
+    const early = new Uint8Array(fds.length);
+    const estimate = localDirtyBytes(fds, true, early, (bytes) => (asked.push(bytes), true));
+    assert.is(asked.length, 1);
+    assert.ok(asked[0]! > 0.9 * 1022 * 8192 && asked[0]! <= 1022 * 8192, `first chunk: ${asked[0]} bytes`);
+    assert.is(early.reduce((a, b) => a + b, 0), 1022, 'only the first 1,024 fds read (two of them refused)');
+    assert.is(early[1023], 1);
+    assert.is(early[1024], 0);
+    assert.ok(Math.abs(estimate! - full!) < 0.05 * full!, `estimate ${estimate} vs measured ${full}`);
+
+    // enough() never says yes: every fd is read, the answer is the measurement, no estimate.
+    const never: number[] = [];
+    const measured = localDirtyBytes(fds, true, undefined, (bytes) => (never.push(bytes), false));
+    assert.is(never.length, 2, 'asked after the first two chunks, not after the last');
+    assert.ok(never[0]! < never[1]!, 'the lower bound grows');
+    assert.ok(Math.abs(measured! - full!) < 0.05 * full!, `${measured} vs ${full}`);
+  } finally {
+    fds.forEach((fd, i) => i !== 4 && fs.closeSync(fd));
+    cleanup();
+  }
+});
+
 test.run();

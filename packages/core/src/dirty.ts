@@ -14,28 +14,57 @@ const { ENOSYS } = constants.errno;
 export const LOCAL_DIRTY_MAX_FILES = 256;
 
 /**
+ * A call's fds are measured in chunks of this many when the caller can stop early: one crossing
+ * costs a few µs, a chunk ~1.3 ms of cachestat here (a syscall is ~1 µs on these VMs).
+ */
+const CHUNK = 1024;
+
+/**
  * Dirty + writeback bytes of the files behind `fds`, by cachestat(2) on this thread; null when
  * the addon or cachestat is missing, or any fd fails (the caller then does not know the share).
- * `skipFailed`: fds that fail on their own (EBADF, an O_PATH fd) are left out of the sum instead,
- * for a call's raw fds measured before they are described: such a target fails its describe and
- * joins no flush, so its data is no part of the batch's share.
+ * `skipFailed`: fds that fail on their own (EBADF, an O_PATH fd, -1) are left out of the sum
+ * instead, for a call's raw fds measured before they are described: such a target fails its
+ * describe and joins no flush, so its data is no part of the batch's share.
+ * `openedForIo` (as long as fds) gets 1 where cachestat succeeded: cachestat refuses O_PATH fds
+ * (EBADF, like fsync), so such an fd is open for I/O and describing it needs no fcntl.
+ * `enough(bytes)`: asked after each chunk with the bytes measured so far, a lower bound of the
+ * total; once it says yes the rest is not read (a 10,000-fd batch that owns all the system's
+ * dirty data is settled by half its fds, ~6 ms sooner), and the result is the measured mean
+ * extrapolated to every fd, an estimate the caller caps. Fds not read keep 0 in `openedForIo`.
  */
-export function localDirtyBytes(fds: Int32Array, skipFailed = false): number | null {
+export function localDirtyBytes(
+  fds: Int32Array,
+  skipFailed = false,
+  openedForIo?: Uint8Array,
+  enough?: (bytes: number) => boolean,
+): number | null {
   const native = loadNative();
   if (!native.available) return null;
   const n = fds.length;
-  const dirty = new Float64Array(n);
-  const writeback = new Float64Array(n);
-  const errno = native.binding.cachestatBatch(fds, dirty, writeback);
-  if (errno !== 0 && (!skipFailed || errno === ENOSYS)) return null;
+  const step = enough ? CHUNK : n;
+  const dirty = new Float64Array(Math.min(n, step));
+  const writeback = new Float64Array(dirty.length);
+  const page = native.binding.pageSize();
   let pages = 0;
   let measured = 0;
-  for (let i = 0; i < n; i++) {
-    if (dirty[i]! < 0) continue;
-    pages += dirty[i]! + writeback[i]!;
-    measured++;
+  let read = 0;
+  while (read < n) {
+    const end = Math.min(n, read + step);
+    const count = end - read;
+    const d = count === dirty.length ? dirty : dirty.subarray(0, count);
+    const w = count === writeback.length ? writeback : writeback.subarray(0, count);
+    const errno = native.binding.cachestatBatch(count === n ? fds : fds.subarray(read, end), d, w);
+    if (errno !== 0 && (!skipFailed || errno === ENOSYS)) return null;
+    for (let i = 0; i < count; i++) {
+      if (d[i]! < 0) continue;
+      if (openedForIo) openedForIo[read + i] = 1;
+      pages += d[i]! + w[i]!;
+      measured++;
+    }
+    read = end;
+    if (read < n && measured > 0 && enough!(pages * page)) return ((pages * page) / read) * n;
   }
-  return measured === 0 ? null : pages * native.binding.pageSize();
+  return measured === 0 ? null : pages * page;
 }
 
 // nr_dirty + nr_writeback from /proc/vmstat: the same counters as meminfo's Dirty: + Writeback:,

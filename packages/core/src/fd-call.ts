@@ -94,17 +94,18 @@ export function syncFds(
     const w = new FdWaiter(call, request, file, d.pathOnly, strategy, mergedWith, d.pinned);
     if (!tried) {
       tried = true;
-      early = scheduler.beginEarlySyncfs(w, requests.length, () => Int32Array.from(requests.filter((r) => !r.invalid), (r) => r.fd));
+      early = scheduler.beginEarlySyncfs(w, requests.length, () => Int32Array.from(requests, (r) => (r.invalid ? -1 : r.fd)));
     }
     scheduler.enqueue(w, early);
   };
   // The first target alone, so that an early syncfs starts before the others are described; the
-  // others in one crossing.
+  // others in one crossing, without asking again what the guard's cachestat already showed.
   const [head] = requests;
   if (head) enqueue(head, head.invalid ? null : pinned.acquire(head.fd));
   if (requests.length > 1) {
     const rest = requests.slice(1);
-    const described = pinned.describeAll(Int32Array.from(rest, (r) => (r.invalid ? -1 : r.fd)));
+    const opened = (early as EarlySyncfs | null)?.openedForIo?.subarray(1);
+    const described = pinned.describeAll(Int32Array.from(rest, (r) => (r.invalid ? -1 : r.fd)), opened);
     for (let j = 0; j < rest.length; j++) enqueue(rest[j]!, described[j]!);
   }
   if (early) scheduler.endEarlySyncfs(early);

@@ -30,9 +30,9 @@ interface Pin extends Described {
 export class PinnedFds {
   readonly #pins = new Map<number, Pin>();
   readonly #describe: (fd: number) => FdInfo;
-  readonly #describeMany: (fds: Int32Array) => FdInfo[];
+  readonly #describeMany: (fds: Int32Array, openedForIo?: Uint8Array) => FdInfo[];
 
-  constructor(describe: (fd: number) => FdInfo, describeMany: (fds: Int32Array) => FdInfo[]) {
+  constructor(describe: (fd: number) => FdInfo, describeMany: (fds: Int32Array, openedForIo?: Uint8Array) => FdInfo[]) {
     this.#describe = describe;
     this.#describeMany = describeMany;
   }
@@ -59,10 +59,13 @@ export class PinnedFds {
    * answers from its pin (counted, as acquire()), the others are described in one crossing and
    * not pinned. Pins pay where requests on one fd pile up (group commit); a call of 10,000
    * distinct fds only paid for their map (~140 B per fd, allocated and collected).
+   * `openedForIo[i]` set: fds[i] is known not to be O_PATH (its cachestat succeeded).
    */
-  describeAll(fds: Int32Array): Array<Described | number | null> {
-    const fresh = fds.filter((fd) => fd >= 0 && !this.#pins.has(fd));
-    const infos = fresh.length > 0 ? this.#describeMany(fresh) : [];
+  describeAll(fds: Int32Array, openedForIo?: Uint8Array): Array<Described | number | null> {
+    const keep = (fd: number) => fd >= 0 && !this.#pins.has(fd);
+    const fresh = fds.filter(keep);
+    const known = openedForIo && openedForIo.filter((_, i) => keep(fds[i]!));
+    const infos = fresh.length > 0 ? this.#describeMany(fresh, known) : [];
     const out = new Array<Described | number | null>(fds.length);
     let k = 0;
     for (let i = 0; i < fds.length; i++) {

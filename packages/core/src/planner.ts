@@ -220,6 +220,14 @@ export class Planner {
     return systemDirtyBytes !== null && systemDirtyBytes > this.#policy.syncfsMaxForeignBytes;
   }
 
+  /**
+   * Whether a batch owning at least `ownDirtyBytes` of `systemDirtyBytes` passes the guard: the
+   * guard only relaxes as the batch's share grows, so a partial measurement can settle it.
+   */
+  ownsEnough(ownDirtyBytes: number, systemDirtyBytes: number): boolean {
+    return this.#noisy({ ownDirtyBytes, systemDirtyBytes }) === null;
+  }
+
   choose(input: PlanInput, caps: Capabilities): Choice {
     const { fs, files } = input;
     const width = Math.max(1, Math.min(files, caps.maxThreads));
@@ -370,7 +378,7 @@ export class Planner {
 
   // syncfs writes every dirty page of the filesystem: only worth it (and only harmless to other
   // writers' latency) when the batch owns most of what it would have to write.
-  #noisy(input: PlanInput): string | null {
+  #noisy(input: Pick<PlanInput, 'ownDirtyBytes' | 'systemDirtyBytes'>): string | null {
     const system = input.systemDirtyBytes;
     if (system === null) return 'syncfs: the system\'s dirty data is unknown';
     const foreign = Math.max(0, system - (input.ownDirtyBytes ?? 0));

@@ -57,7 +57,7 @@ export class Syncer {
     });
     this.#scheduler = new Scheduler(this.#pool, this.#options.groupCommit, planner);
     const backend = this.#pool;
-    this.#pinned = new PinnedFds((fd) => backend.describeFd(fd), (fds) => backend.describeFds(fds));
+    this.#pinned = new PinnedFds((fd) => backend.describeFd(fd), (fds, io) => backend.describeFds(fds, io));
   }
 
   /** The resolved options, defaults filled in. */

@@ -17,8 +17,11 @@ export interface NativeBinding {
    * from statx (or fstat), fstatfs and fcntl in one crossing; returns 0 or fstat's errno.
    */
   describeFd(fd: number, out: BigUint64Array): number;
-  /** describeFd of fds[i] into out[6 i … 6 i + 5] and errnos[i], for every i; returns the failure count. */
-  describeFds(fds: Int32Array, out: BigUint64Array, errnos: Int32Array): number;
+  /**
+   * describeFd of fds[i] into out[6 i … 6 i + 5] and errnos[i], for every i; returns the failure
+   * count. Where openedForIo[i] is set the caller knows fd i is no O_PATH fd: no fcntl, flags 0.
+   */
+  describeFds(fds: Int32Array, out: BigUint64Array, errnos: Int32Array, openedForIo?: Uint8Array): number;
   /** fcntl(F_GETFL) status flags, or -errno. */
   fdFlags(fd: number): number;
   /** The platform's O_PATH (0 where there is none). */

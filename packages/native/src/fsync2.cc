@@ -132,14 +132,16 @@ bool IsTyped(const Napi::Value& v, napi_typedarray_type type) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
 }
 
-// describeFds(fds: Int32Array, out: BigUint64Array(6 n), errnos: Int32Array(n)) → failures.
-// describeFd for a whole batch in one crossing: a call of 10,000 fds paid ~0.7 µs of crossing,
-// BigInt and object per fd on top of the ~1.4 µs of statx and fcntl themselves.
+// describeFds(fds: Int32Array, out: BigUint64Array(6 n), errnos: Int32Array(n), openedForIo?: Uint8Array(n))
+// → failures. describeFd for a whole batch in one crossing: a call of 10,000 fds paid ~0.7 µs of
+// crossing, BigInt and object per fd on top of the statx and fcntl themselves. openedForIo[i] != 0:
+// fd i is known not to be O_PATH (see describe_fd), its fcntl is skipped.
 Napi::Value DescribeFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  bool has_known = info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull();
   if (info.Length() < 3 || !IsTyped(info[0], napi_int32_array) || !IsTyped(info[1], napi_biguint64_array) ||
-      !IsTyped(info[2], napi_int32_array)) {
-    Napi::TypeError::New(env, "describeFds(fds: Int32Array, out: BigUint64Array, errnos: Int32Array)")
+      !IsTyped(info[2], napi_int32_array) || (has_known && !IsTyped(info[3], napi_uint8_array))) {
+    Napi::TypeError::New(env, "describeFds(fds: Int32Array, out: BigUint64Array, errnos: Int32Array, openedForIo?: Uint8Array)")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -147,14 +149,16 @@ Napi::Value DescribeFds(const Napi::CallbackInfo& info) {
   auto out = info[1].As<Napi::TypedArrayOf<uint64_t>>();
   auto errnos = info[2].As<Napi::Int32Array>();
   size_t n = fds.ElementLength();
-  if (out.ElementLength() < 6 * n || errnos.ElementLength() < n) {
-    Napi::RangeError::New(env, "describeFds: out needs 6 slots per fd, errnos one").ThrowAsJavaScriptException();
+  const uint8_t* known = has_known ? info[3].As<Napi::Uint8Array>().Data() : nullptr;
+  if (out.ElementLength() < 6 * n || errnos.ElementLength() < n ||
+      (known && info[3].As<Napi::Uint8Array>().ElementLength() < n)) {
+    Napi::RangeError::New(env, "describeFds: out needs 6 slots per fd, errnos and openedForIo one").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   FsTypeCache* cache = &DataOf(env)->fs_types;
   uint32_t failed = 0;
   for (size_t i = 0; i < n; i++) {
-    errnos[i] = describe_fd(fds[i], out.Data() + 6 * i, cache);
+    errnos[i] = describe_fd(fds[i], out.Data() + 6 * i, cache, known && known[i] != 0);
     if (errnos[i] != 0) failed++;
   }
   return Napi::Number::New(env, failed);

@@ -73,8 +73,8 @@ export interface FlushBackend {
   resolve(fds: Int32Array, paths: ReadonlyArray<string | null>, realpaths: boolean): Promise<ResolveResult>;
   /** statx, fstatfs and fcntl of an open fd on the calling thread: no round trip to the pool. */
   describeFd(fd: number): FdInfo;
-  /** describeFd of each fd, in one crossing. */
-  describeFds(fds: Int32Array): FdInfo[];
+  /** describeFd of each fd, in one crossing; `openedForIo[i]` set: fd i is known not to be O_PATH. */
+  describeFds(fds: Int32Array, openedForIo?: Uint8Array): FdInfo[];
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult>;
   /** flush() with a chosen engine; optional so that fakes without io_uring need not have it. */
   flushWith?(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<FlushResult>;
@@ -180,8 +180,8 @@ export class FlushPool implements FlushBackend {
     return describeFd(fd);
   }
 
-  describeFds(fds: Int32Array): FdInfo[] {
-    return describeFds(fds);
+  describeFds(fds: Int32Array, openedForIo?: Uint8Array): FdInfo[] {
+    return describeFds(fds, openedForIo);
   }
 
   // No AbortSignal here on purpose: piscina aborts a running task by terminating its thread,
