@@ -13,6 +13,9 @@ import type { Request } from './targets.js';
 
 const NO_PARENTS: readonly never[] = [];
 
+/** Calls of more than one target so far (their serials). */
+let calls = 0;
+
 /** What every target of one call shares: its results and who gets them. */
 interface FdCall {
   readonly results: TargetResult[];
@@ -31,6 +34,9 @@ class FdWaiter implements Waiter {
   arrivedAt = 0;
   readonly fd: number;
   readonly mode: Mode;
+  readonly index: number;
+  /** Set by Scheduler.enqueue from the call's serial. */
+  mergedWith: number | null = null;
 
   constructor(
     readonly call: FdCall,
@@ -38,11 +44,12 @@ class FdWaiter implements Waiter {
     readonly file: FileRef,
     readonly pathOnly: boolean,
     readonly strategy: Strategy,
-    readonly mergedWith: number | null,
+    readonly callSerial: number | undefined,
     readonly pinned: boolean,
   ) {
     this.fd = request.fd;
     this.mode = request.mode;
+    this.index = request.index;
   }
 
   settle(flushed: FlushOutcome): void {
@@ -70,7 +77,10 @@ export function syncFds(
   answer: (results: TargetResult[]) => void,
 ): void {
   const call: FdCall = { results: new Array(requests.length), pool, pinned, pending: requests.length, answer };
-  const first = requests.length > 1 ? new Map<string, number>() : null;
+  // The scheduler tells a call's later mentions of a file from its first by this serial.
+  const callSerial = requests.length > 1 ? ++calls : undefined;
+  // A call's targets all arrive when it is made.
+  const now = performance.now();
   // A batch that 'auto' flushes with syncfs starts it at its first target, and the others join it
   // as they are described (Scheduler.beginEarlySyncfs).
   let early: EarlySyncfs | null = null;
@@ -85,18 +95,12 @@ export function syncFds(
       answered(call, request.index, toResult(failed, NO_PARENTS, pool.backend));
       return;
     }
-    const { file } = d;
-    let mergedWith: number | null = null;
-    if (first) {
-      mergedWith = first.get(file.key) ?? null;
-      if (mergedWith === null) first.set(file.key, request.index);
-    }
-    const w = new FdWaiter(call, request, file, d.pathOnly, strategy, mergedWith, d.pinned);
+    const w = new FdWaiter(call, request, d.file, d.pathOnly, strategy, callSerial, d.pinned);
     if (!tried) {
       tried = true;
       early = scheduler.beginEarlySyncfs(w, requests.length, () => Int32Array.from(requests, (r) => (r.invalid ? -1 : r.fd)));
     }
-    scheduler.enqueue(w, early);
+    scheduler.enqueue(w, early, now);
   };
   // The first target alone, so that an early syncfs starts before the others are described; the
   // others in one crossing, without asking again what the guard's cachestat already showed.
