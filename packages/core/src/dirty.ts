@@ -30,7 +30,7 @@ const CHUNK = 1024;
  * `enough(bytes)`: asked after each chunk with the bytes measured so far, a lower bound of the
  * total; once it says yes the rest is not read (a 10,000-fd batch that owns all the system's
  * dirty data is settled by half its fds, ~6 ms sooner), and the result is the measured mean
- * extrapolated to every fd, an estimate the caller caps. Fds not read keep 0 in `openedForIo`.
+ * extrapolated to every fd. Fds not read keep 0 in `openedForIo`.
  */
 export function localDirtyBytes(
   fds: Int32Array,

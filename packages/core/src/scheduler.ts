@@ -336,9 +336,11 @@ export class Scheduler {
       const fds = callFds();
       openedForIo = new Uint8Array(fds.length);
       const system = systemDirty!;
-      const own = localDirtyBytes(fds, true, openedForIo, (bytes) => this.#planner.ownsEnough(bytes, system));
-      if (own === null) return null;
-      ownDirtyBytes = Math.min(own, system);
+      // Not capped at `system`: vmstat's counters lag per-CPU batches, and a full measurement
+      // above them is the truer figure (capped, a 6 MiB batch on a 2 MiB reading looked cheaper
+      // to flush per file than it was, and the early syncfs was declined).
+      ownDirtyBytes = localDirtyBytes(fds, true, openedForIo, (bytes) => this.#planner.ownsEnough(bytes, system));
+      if (ownDirtyBytes === null) return null;
     }
     const choice = this.#planner.choose({ dev, fs, files, strategy: w.strategy, ownDirtyBytes, systemDirtyBytes: systemDirty }, caps);
     if (choice.arm.plan !== 'syncfs') return null;
