@@ -51,9 +51,9 @@ export function localDirtyBytes(
   while (read < n) {
     const end = Math.min(n, read + step);
     const count = end - read;
-    const d = count === dirty.length ? dirty : dirty.subarray(0, count);
-    const w = count === writeback.length ? writeback : writeback.subarray(0, count);
-    const errno = native.binding.cachestatBatch(count === n ? fds : fds.subarray(read, end), d, w);
+    const d = dirty.subarray(0, count);
+    const w = writeback.subarray(0, count);
+    const errno = native.binding.cachestatBatch(fds.subarray(read, end), d, w);
     if (errno !== 0 && (!skipFailed || errno === ENOSYS)) return null;
     for (let i = 0; i < count; i++) {
       if (d[i]! < 0) continue;

@@ -62,10 +62,17 @@ export class PinnedFds {
    * `openedForIo[i]` set: fds[i] is known not to be O_PATH (its cachestat succeeded).
    */
   describeAll(fds: Int32Array, openedForIo?: Uint8Array): Array<Described | number | null> {
-    const keep = (fd: number) => fd >= 0 && !this.#pins.has(fd);
-    const fresh = fds.filter(keep);
-    const known = openedForIo && openedForIo.filter((_, i) => keep(fds[i]!));
-    const infos = fresh.length > 0 ? this.#describeMany(fresh, known) : [];
+    // The fds to describe, and their marks, in one pass: one pin lookup per fd here.
+    const fresh = new Int32Array(fds.length);
+    const known = openedForIo ? new Uint8Array(fds.length) : undefined;
+    let m = 0;
+    for (let i = 0; i < fds.length; i++) {
+      const fd = fds[i]!;
+      if (fd < 0 || this.#pins.has(fd)) continue;
+      if (known) known[m] = openedForIo![i]!;
+      fresh[m++] = fd;
+    }
+    const infos = m > 0 ? this.#describeMany(fresh.subarray(0, m), known?.subarray(0, m)) : [];
     const out = new Array<Described | number | null>(fds.length);
     let k = 0;
     for (let i = 0; i < fds.length; i++) {
