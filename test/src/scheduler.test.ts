@@ -125,6 +125,23 @@ test('an fd number closed and reused for another file between calls names the ne
 });
 
 /**
+ * Resolves once `syncer` knows its pool threads' capabilities, which an early syncfs needs and a
+ * fresh syncer learns from a thread that may still be starting (a fixed sleep was not always
+ * enough: on a quick `sync` the 400-fd test's call came first and took the usual path). A
+ * one-file syncfs waits for them on the plan path, and feeds no cost model (its dirty data is
+ * not read). Run it before the test writes its files: it flushes the whole filesystem.
+ */
+async function capabilitiesKnown(syncer: ReturnType<typeof createSyncer>, dir: string): Promise<void> {
+  const [file] = writeFiles(dir, 1, 1, 'caps');
+  const fd = fs.openSync(file!, 'r');
+  try {
+    await syncer.sync(fd, { strategy: 'syncfs' });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * One call of `fds` and the first fd again, with the syncfs and fdatasync calls it cost; null
  * (and a visible skip) on a filesystem that never takes syncfs.
  */
@@ -146,12 +163,12 @@ test("a big call's syncfs starts at its first target, and every target of the ca
   // The guard off: the machine's own dirty data must not decide whether this test runs the path.
   const syncer = createSyncer({ mode: 'data', planner: { syncfsMaxForeignMiB: 1e9, explore: 0 } });
   try {
+    await capabilitiesKnown(syncer, s.dir);
+    // The planner weighs syncfs by the machine's dirty data: start from a clean page cache (see
+    // the model test).
+    await run('sync');
     // Enough files that the planner's first guesses (no measurements yet) favour syncfs.
     const fds = writeFiles(s.dir, 400, 4096).map((f) => fs.openSync(f, 'r+'));
-    // The capabilities are asked at construction; the early path needs them known. The planner
-    // weighs syncfs by the machine's dirty data: start from a clean page cache (see the model test).
-    await new Promise((r) => setTimeout(r, 50));
-    await run('sync');
     const call = await callNamingFirstTwice(syncer, fds);
     if (!call) return;
     const { report, syncfs, fdatasync } = call;
@@ -279,9 +296,9 @@ test('a call of more fds than maxBatch on a dirty system: its share measured, on
     planner: { syncfsMaxForeignMiB: 1, syncfsMinShare: 0.0001, explore: 0 },
   });
   try {
+    await capabilitiesKnown(syncer, s.dir);
     await run('sync');
     const fds = writeFiles(s.dir, 400, 16384).map((f) => fs.openSync(f, 'r+'));
-    await new Promise((r) => setTimeout(r, 50));
     const call = await callNamingFirstTwice(syncer, fds);
     if (!call) return;
     const { report, syncfs, fdatasync } = call;
@@ -308,10 +325,11 @@ test('a measured early syncfs: O_PATH fds among its fds, read by its cachestat o
   const syncer = createSyncer({ mode: 'data', planner: { syncfsMaxForeignMiB: 1, syncfsMinShare: 0.0001, explore: 0 } });
   const O_PATH = 0o10000000; // Linux (x86, arm, riscv); Node does not export it
   const pathAt = [5, 2000];
-  const files = writeFiles(s.dir, 2500, 8192);
-  const fds = files.map((f, i) => fs.openSync(f, pathAt.includes(i) ? O_PATH : 'r+'));
+  let fds: number[] = [];
   try {
-    await new Promise((r) => setTimeout(r, 50));
+    await capabilitiesKnown(syncer, s.dir);
+    const files = writeFiles(s.dir, 2500, 8192);
+    fds = files.map((f, i) => fs.openSync(f, pathAt.includes(i) ? O_PATH : 'r+'));
     const call = await callNamingFirstTwice(syncer, fds);
     if (!call) return;
     const { report, syncfs, fdatasync } = call;
