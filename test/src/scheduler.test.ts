@@ -318,6 +318,67 @@ test('a call of more fds than maxBatch on a dirty system: its share measured, on
   }
 });
 
+test('a call no syncfs can serve describes its fds without their flags: an O_PATH fd fails alone, and a file it shares with an open fd is flushed through that one', async () => {
+  const s = scratch();
+  const syncer = createSyncer({ mode: 'data', planner: { allowSyncfs: false } });
+  const O_PATH = 0o10000000; // Linux (x86, arm, riscv); Node does not export it
+  const fds: number[] = [];
+  try {
+    const files = writeFiles(s.dir, 300, 4096);
+    // Target 1 is an O_PATH fd of file 0, which the head (described with its flags) names open.
+    // Target 100 is an O_PATH fd of file 100 and target 150 an open fd of it: the O_PATH one comes
+    // first, so the flush's fd must be chosen by asking. 299 is an O_PATH fd alone.
+    for (let i = 0; i < 300; i++) fds.push(fs.openSync(files[i]!, i === 299 || i === 100 ? O_PATH : 'r+'));
+    fs.closeSync(fds[1]!);
+    fds[1] = fs.openSync(files[0]!, O_PATH);
+    fs.closeSync(fds[150]!);
+    fds[150] = fs.openSync(files[100]!, 'r+');
+    const report = await syncer.sync(fds).catch((e: unknown) => {
+      if (e instanceof SyncError) return e.report;
+      throw e;
+    });
+    assert.is(report.durable, false);
+    const bad = report.results.filter((r) => !r.durable).map((r) => r.index);
+    const volatile = report.results[0]!.volatile;
+    if (!volatile) assert.equal(bad, [299], 'only the lone O_PATH fd fails');
+    assert.is(report.results[299]!.error?.code, 'EBADF', `${report.results[299]!.error?.message ?? 'durable'}`);
+    for (const i of [1, 100, 150]) {
+      const r = report.results[i]!;
+      assert.is(r.error, null, `target ${i} (its file named by an O_PATH fd and an open one): ${r.error?.message}`);
+    }
+    assert.is(report.results[1]!.mergedWith, 0);
+    assert.is(report.results[150]!.mergedWith, 100);
+    assert.ok(report.filesystems.every((f) => f.plan !== 'syncfs'));
+  } finally {
+    fds.forEach((fd) => fs.closeSync(fd));
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
+test('strace: describing a call that no syncfs can serve asks no fd for its flags; one that may be served by syncfs asks each', async () => {
+  if (skipBecause('describe under strace', straceMissing())) return;
+  const s = scratch();
+  try {
+    const fcntls = async (strategy: string, allow: string) => {
+      const trace = path.join(s.dir, `trace-${strategy}-${allow}`);
+      const { stdout } = await run('strace', ['-f', '-c', '-o', trace, '-e', 'trace=fcntl', process.execPath,
+        path.join(FIXTURES, 'fd-call-child.mjs'), s.dir, '400', strategy, allow], { timeout: 60_000 });
+      const out = JSON.parse(stdout.trim().split('\n').pop()!);
+      assert.ok(out.durable || out.plans.length > 0, stdout);
+      assert.is(out.results, 400);
+      return straceCounts(fs.readFileSync(trace, 'utf8')).fcntl ?? 0;
+    };
+    // The same process otherwise: Node's own fcntl calls at start-up and exit are in both counts.
+    const forbidden = await fcntls('auto', 'no');
+    const syncfs = await fcntls('syncfs', 'yes');
+    console.log(`fcntl calls: ${forbidden} with syncfs forbidden, ${syncfs} with strategy syncfs (400 fds)`);
+    assert.ok(syncfs - forbidden >= 390, `syncfs: ${syncfs}, forbidden: ${forbidden}`);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('a measured early syncfs: O_PATH fds among its fds, read by its cachestat or not, get EBADF; the rest join the syncfs', async () => {
   const s = scratch();
   // Past 1 MiB of dirty data on the system the guard measures the call's share; any share passes,

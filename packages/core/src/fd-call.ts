@@ -42,7 +42,7 @@ class FdWaiter implements Waiter {
     readonly call: FdCall,
     readonly request: Request,
     readonly file: FileRef,
-    readonly pathOnly: boolean,
+    readonly pathOnly: boolean | null,
     readonly strategy: Strategy,
     readonly callSerial: number | undefined,
     readonly pinned: boolean,
@@ -109,7 +109,7 @@ export function syncFds(
   if (requests.length > 1) {
     const rest = requests.slice(1);
     const opened = (early as EarlySyncfs | null)?.openedForIo?.subarray(1);
-    const described = pinned.describeAll(Int32Array.from(rest, (r) => (r.invalid ? -1 : r.fd)), opened);
+    const described = pinned.describeAll(Int32Array.from(rest, (r) => (r.invalid ? -1 : r.fd)), opened, scheduler.maySyncfs(strategy));
     for (let j = 0; j < rest.length; j++) enqueue(rest[j]!, described[j]!);
   }
   if (early) scheduler.endEarlySyncfs(early);

@@ -11,8 +11,11 @@ import type { Plan } from './report.js';
 export interface FlushEntry {
   readonly dev: bigint;
   readonly kind: Kind;
-  /** An O_PATH fd: it names the file but can do no I/O, so it gets its own (failing) flush. */
-  pathOnly: boolean;
+  /**
+   * An O_PATH fd: it names the file but can do no I/O, so it gets its own (failing) flush. null:
+   * not asked (a call no syncfs can serve, see PinnedFds.describeAll), and never covered by one.
+   */
+  pathOnly: boolean | null;
   fd: number;
   mode: Mode;
 }
@@ -92,7 +95,7 @@ export function syncfsReportsErrors(kernel = release()): boolean {
 // Only regular files and directories live on the filesystem a syncfs flushes: a pipe, socket or
 // device fd names a pseudo filesystem whose syncfs returns 0 while nothing was synced.
 export function syncfsCanCover(e: Pick<FlushEntry, 'kind' | 'pathOnly'>): boolean {
-  return (e.kind === KIND.FILE || e.kind === KIND.DIRECTORY) && !e.pathOnly;
+  return (e.kind === KIND.FILE || e.kind === KIND.DIRECTORY) && e.pathOnly === false;
 }
 
 /** The syscalls of one filesystem's plan for the chosen arm. */

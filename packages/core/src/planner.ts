@@ -210,6 +210,11 @@ export class Planner {
     this.#random = random;
   }
 
+  /** Whether the policy lets 'auto' choose syncfs at all. */
+  get allowsSyncfs(): boolean {
+    return this.#policy.allowSyncfs;
+  }
+
   /** Whether measuring dirty data could change the choice: only then is it worth a round trip. */
   mayUseSyncfs(input: Pick<PlanInput, 'fs' | 'files' | 'strategy'>, caps: Capabilities): boolean {
     return input.strategy === 'auto' && input.files >= SYNCFS_MIN_FILES && this.#syncfsSupported(input.fs, caps) === null;

@@ -106,8 +106,11 @@ export interface Waiter {
   readonly file: FileRef;
   /** An fd for the file, kept open by its call until this waiter is settled. */
   readonly fd: number;
-  /** O_PATH: names the file, can do no I/O; flushed through another waiter's fd when there is one. */
-  readonly pathOnly: boolean;
+  /**
+   * O_PATH: names the file, can do no I/O; flushed through another waiter's fd when there is one.
+   * null: not asked (see PinnedFds.describeAll): the fd's own flush fails EBADF if it is O_PATH.
+   */
+  readonly pathOnly: boolean | null;
   readonly mode: Mode;
   readonly strategy: Strategy;
   readonly settle: (outcome: FlushOutcome) => void;
@@ -542,7 +545,7 @@ export class Scheduler {
         w.state = 'inflight';
         mode = stronger(mode, w.mode);
       }
-      const io = waiters.find((w) => !w.pathOnly) ?? waiters[0]!;
+      const io = waiters.length === 1 ? waiters[0]! : this.#ioWaiter(waiters);
       const strategy = waiters[0]!.strategy;
       const entry: Entry = { state: st, strategy, dev: st.file.dev, kind: st.file.kind, pathOnly: io.pathOnly, fd: io.fd, mode };
       let byStrategy = groups.get(st.file.dev);
@@ -758,6 +761,30 @@ export class Scheduler {
     w.state = 'done';
     this.stats.latency(now - w.arrivedAt);
     w.settle(outcome);
+  }
+
+  /**
+   * The waiter whose fd a merged flush goes through: one open for I/O when there is one, so that
+   * an O_PATH fd naming the file fails only its own request. A waiter whose flags were not asked
+   * is asked here, which only a file named by several fds in one plan pays.
+   */
+  #ioWaiter(waiters: readonly Waiter[]): Waiter {
+    for (const w of waiters) {
+      if (w.pathOnly === false) return w;
+      if (w.pathOnly === null) {
+        const d = this.#pool.describeFd(w.fd);
+        if (d.errno === 0 && !d.pathOnly) return w;
+      }
+    }
+    return waiters[0]!;
+  }
+
+  /**
+   * Whether a call's files may be flushed by a syncfs, which covers only fds open for I/O: then
+   * describing them must ask each fd's flags (an fcntl, ~1 µs each here).
+   */
+  maySyncfs(strategy: Strategy): boolean {
+    return strategy === 'syncfs' || (strategy === 'auto' && this.#planner.allowsSyncfs);
   }
 
   #forgetIfIdle(st: FileState): void {
