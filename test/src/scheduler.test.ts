@@ -286,6 +286,32 @@ test('each(): every target once, as it completes; a failure is yielded, not thro
   }
 });
 
+test("a fresh syncer's first big call starts its syncfs early too, before the pool threads' probe has answered", async () => {
+  const s = scratch();
+  // The guard off, and a clean page cache, as in the test above.
+  await run('sync');
+  const fds = writeFiles(s.dir, 400, 4096).map((f) => fs.openSync(f, 'r+'));
+  // Made and called in one synchronous stretch: the probe (a pool thread's answer) cannot have
+  // arrived, so the early path must decide without it.
+  const syncer = createSyncer({ mode: 'data', planner: { syncfsMaxForeignMiB: 1e9, explore: 0 } });
+  try {
+    const call = await callNamingFirstTwice(syncer, fds);
+    if (!call) return;
+    const { report, syncfs, fdatasync } = call;
+    assert.ok(report.durable);
+    const reason = report.filesystems[0]!.reason;
+    assert.match(reason, /started while the call's targets were still being described/);
+    assert.match(reason, /chosen before the pool's probe answered/);
+    assert.is(syncfs, 1, 'one syncfs for the call');
+    assert.is(fdatasync, 0, 'no file flushed on its own');
+    assert.is(new Set(report.results.map((r) => r.syscallIds.join())).size, 1);
+  } finally {
+    fds.forEach((fd) => fs.closeSync(fd));
+    await syncer.close();
+    s.cleanup();
+  }
+});
+
 test('a call of more fds than maxBatch on a dirty system: its share measured, one early syncfs per maxBatch of targets', async () => {
   const s = scratch();
   // Past 1 MiB of dirty data on the system the guard asks who owns it; any share passes, so the
