@@ -26,6 +26,7 @@ import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
 import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirty.js';
+import { ReadyQueue, type Queued } from './ready-queue.js';
 import { flushOp, opSyscalls, planGroup, syncfsCanCover, syncfsReportsErrors, type FlushEntry } from './plan.js';
 import type { Capabilities, Choice, Planner } from './planner.js';
 import type { Plan } from './report.js';
@@ -127,7 +128,7 @@ export interface Waiter {
   mergedWith?: number | null;
 }
 
-interface FileState {
+interface FileState extends Queued {
   file: FileRef;
   queued: Waiter[];
   inflight: Waiter[] | null;
@@ -228,7 +229,7 @@ export class Scheduler {
   readonly #commit: GroupCommit;
   readonly #files = new Map<string, FileState>();
   /** Files with queued requests and no flush in flight. */
-  readonly #ready = new Set<FileState>();
+  readonly #ready = new ReadyQueue<FileState>();
   readonly stats = new StatsRecorder();
   readonly #planner: Planner;
   #caps: Promise<Capabilities> | null = null;
@@ -274,7 +275,7 @@ export class Scheduler {
     w.arrivedAt = now;
     let st = this.#files.get(w.file.key);
     if (!st) {
-      st = { file: w.file, queued: [], inflight: null, failure: null, member: null, callSerial: 0, callIndex: 0 };
+      st = { file: w.file, queued: [], inflight: null, failure: null, member: null, callSerial: 0, callIndex: 0, readySeq: 0 };
       this.#files.set(w.file.key, st);
     } else if (st.failure && st.file.birth !== 0n && w.file.birth !== 0n && st.file.birth !== w.file.birth) {
       // Same inode number, different birth: the failed file was deleted and this is a new one.
@@ -527,13 +528,7 @@ export class Scheduler {
     this.#dispatchPending = false;
     // While every thread is busy, requests pile up in `queued` and share the next plan.
     while (this.#ready.size > 0 && this.#tasks < this.#pool.maxThreads) {
-      const batch: FileState[] = [];
-      for (const st of this.#ready) {
-        batch.push(st);
-        if (batch.length >= this.#commit.maxBatch) break;
-      }
-      for (const st of batch) this.#ready.delete(st);
-      this.#startPlan(batch);
+      this.#startPlan(this.#ready.take(this.#commit.maxBatch));
     }
   }
 
