@@ -151,6 +151,11 @@ interface Entry extends FlushEntry {
   readonly early?: EarlySyncfs;
   /** This plan answered the file's requests (a later plan may own the file's state by now). */
   finished?: boolean;
+  /**
+   * The id of this plan's writeback kick of the file, when it had one. On the entry, not in a map
+   * of the plan's: that map was ~4 ms of a 10,000-file plan with kicks.
+   */
+  kickId?: number;
 }
 
 /** The files of one early syncfs: at most maxBatch, like any plan. */
@@ -649,11 +654,10 @@ export class Scheduler {
     let failed = 0;
     const requests = entries.reduce((n, e) => n + e.state.inflight!.length, 0);
     this.#lastAlone = requests === 1;
-    const kicks = new Map<Entry, number>();
     const finish = (entry: Entry, errno: number, workerError: Error | null, syscall: string, nanos: number, backend: Backend, id: number) => {
       if (errno !== 0 || workerError) failed++;
       endedAt = performance.now();
-      const kick = kicks.get(entry);
+      const kick = entry.kickId;
       const syscallIds = kick === undefined ? [id] : [kick, id];
       this.#finish(entry, { errno, workerError, syscall, plan: plan.plan, reason: plan.reason, nanos, backend, syscallIds });
     };
@@ -663,12 +667,12 @@ export class Scheduler {
       // Failed kicks are ignored: without WAIT flags sync_file_range consumes no error, and the
       // flush that follows reports whatever the writeback hit.
       syscalls += plan.kicks.length;
-      await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), how, (e, _op, _errno, _ns, _b, _err, id) => kicks.set(e, id));
+      await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), how, (e, _op, _errno, _ns, _b, _err, id) => (e.kickId = id));
     }
     const work: Promise<void>[] = [];
     for (const f of plan.flushes) syscalls += opSyscalls(f.op, false).length;
     work.push(this.#run(plan.flushes, how, (e, op, errno, nanos, backend, err, id) => {
-      if (opSyscalls(op, false).length > 1) kicks.set(e, id - 1); // a kicked flush: the kick is id - 1
+      if (opSyscalls(op, false).length > 1) e.kickId = id - 1; // a kicked flush: the kick is id - 1
       finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id);
     }));
     if (plan.syncfsFd !== null) {
