@@ -711,26 +711,43 @@ export class Scheduler {
     const parts = how.uring > 0 ? [[0, ops.length] as [number, number]] : slices(ops.length, Math.min(how.width, free));
     await Promise.all(
       parts.map(async ([a, b]) => {
-        const part = ops.slice(a, b);
-        // An id per syscall (a kicked flush has two: kick, flush); each op gets its last one.
-        const ids = part.map(({ op }) => (this.#syscallId += opSyscalls(op, false).length));
+        // Plain loops into typed arrays, and the stats counted per op code: the slice, maps,
+        // from()s and a stats update per op here were ~4 ms of a 10,000-file plan.
+        const n = b - a;
+        const fds = new Int32Array(n);
+        const codes = new Uint8Array(n);
+        const ids = new Float64Array(n);
+        const perOp = new Uint32Array(256);
+        for (let i = 0; i < n; i++) {
+          const { entry, op } = ops[a + i]!;
+          fds[i] = entry.fd;
+          codes[i] = op;
+          // An id per syscall (a kicked flush has two: kick, flush); each op gets its last one.
+          ids[i] = this.#syscallId += opSyscalls(op, false).length;
+          perOp[op]!++;
+        }
         // io_uring flushes are not fsync/fdatasync syscalls of ours: counted apart, so the counts
         // match what strace sees.
-        for (const { op } of part) {
-          for (const name of opSyscalls(op, how.uring > 0)) this.stats.flushes[name] = (this.stats.flushes[name] ?? 0) + 1;
+        for (let op = 0; op < perOp.length; op++) {
+          if (perOp[op] === 0) continue;
+          for (const name of opSyscalls(op as OpCode, how.uring > 0)) this.stats.flushes[name] = (this.stats.flushes[name] ?? 0) + perOp[op]!;
         }
         this.#tasks++;
         try {
-          const fds = Int32Array.from(part, (o) => o.entry.fd);
-          const codes = Uint8Array.from(part, (o) => o.op);
           const res = how.uring > 0 && this.#pool.flushWith
             ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: how.workers })
             : await this.#pool.flush(fds, codes);
-          part.forEach(({ entry, op }, i) => done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!));
+          for (let i = 0; i < n; i++) {
+            const { entry, op } = ops[a + i]!;
+            done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!);
+          }
         } catch (err) {
           // The thread died holding these flushes: they may or may not have run, and an error
           // they returned is lost with it. Never durable; remembered like any failure.
-          part.forEach(({ entry, op }, i) => done(entry, op, 0, 0, this.#pool.backend, err as Error, ids[i]!));
+          for (let i = 0; i < n; i++) {
+            const { entry, op } = ops[a + i]!;
+            done(entry, op, 0, 0, this.#pool.backend, err as Error, ids[i]!);
+          }
         } finally {
           this.#tasks--;
           this.#schedule(true);
