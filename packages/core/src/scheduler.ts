@@ -335,7 +335,7 @@ export class Scheduler {
     // needs nothing it tells: so decide as if io_uring worked. A syncfs that beats its arms too
     // beats the plans left without them; otherwise the call takes the usual path, as it did.
     const probed = this.#capsNow;
-    const caps = probed ?? this.#capsBeforeProbe();
+    const caps = probed ?? this.#capsWith(true);
     const { fs, dev } = w.file;
     // A group-commit window asks plans to wait for more requests: this one would not.
     if (this.#commit.windowUs > 0) return null;
@@ -585,9 +585,9 @@ export class Scheduler {
     for (const e of entries) this.#finish(e, answer);
   }
 
-  /** The capabilities as known before the probe answers: all but io_uring's, assumed to work. */
-  #capsBeforeProbe(): Capabilities {
-    return { native: this.#pool.backend === 'native', uring: true, syncfsReportsErrors: syncfsReportsErrors(), maxThreads: this.#pool.maxThreads };
+  /** The capabilities this thread knows by itself, with what the probe says of io_uring. */
+  #capsWith(uring: boolean): Capabilities {
+    return { native: this.#pool.backend === 'native', uring, syncfsReportsErrors: syncfsReportsErrors(), maxThreads: this.#pool.maxThreads };
   }
 
   /** What a pool thread can do (io_uring, cachestat): asked once, on the first plan. */
@@ -597,12 +597,7 @@ export class Scheduler {
       const probe = await Promise.resolve()
         .then(() => this.#pool.probe?.())
         .catch(() => null);
-      return {
-        native: this.#pool.backend === 'native',
-        uring: probe?.uring === 0,
-        syncfsReportsErrors: syncfsReportsErrors(),
-        maxThreads: this.#pool.maxThreads,
-      };
+      return this.#capsWith(probe?.uring === 0);
     })();
     void this.#caps.then((caps) => (this.#capsNow = caps));
     return this.#caps;
