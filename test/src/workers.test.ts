@@ -276,6 +276,45 @@ test('a polling lane answers each request with its own result, never the answer 
   }
 });
 
+test('a primed lane thread wakes ahead of a request, and answers each request with its own result', async () => {
+  // prime() wakes the thread without a request: it must take the prime (poll a while, then sleep
+  // again) and never mistake it for a request, whose answer would then be a stale one.
+  const s = scratch();
+  assert.ok(schedYield, 'the addon has no schedYield');
+  const lane = new FlushLane({ pollUs: 250, yieldCpu: schedYield });
+  try {
+    await whenFree(lane);
+    const [file] = writeFiles(s.dir, 1);
+    const fd = fs.openSync(file!, 'r+');
+    for (let i = 0; i < 40; i++) {
+      lane.prime();
+      assert.ok(lane.primed, `prime ${i} was not passed to the thread`);
+      for (let t = 0; t < 400 && lane.primed === 'sent'; t++) await new Promise((r) => setTimeout(r, 1));
+      assert.is.not(lane.primed, 'sent', `the thread never took prime ${i}`);
+      // Half the requests come while the primed thread still polls, half after it slept again.
+      if (i % 2 === 0) await new Promise((r) => setTimeout(r, 5));
+      const good = i % 4 < 2;
+      if (good) fs.writeSync(fd, 'x');
+      const res = await lane.flush(Int32Array.of(good ? fd : 987654), Uint8Array.of(OPS.FDATASYNC));
+      assert.equal([...res.errnos], [good ? 0 : EBADF], `request ${i}`);
+    }
+    // A request in flight: the lane is not free, and a prime then is nothing.
+    // Primes that were never followed by a request end: the thread sleeps again.
+    lane.prime();
+    for (let t = 0; t < 400 && lane.primed; t++) await new Promise((r) => setTimeout(r, 1));
+    assert.is(lane.primed, null, 'the thread kept polling for a request that never came');
+    fs.writeSync(fd, 'x');
+    const running = lane.flush(Int32Array.of(fd), Uint8Array.of(OPS.FSYNC));
+    lane.prime();
+    assert.is(lane.primed, null, 'a prime was passed to a thread busy with a request');
+    assert.equal([...(await running).errnos], [0]);
+    fs.closeSync(fd);
+  } finally {
+    await lane.destroy();
+    s.cleanup();
+  }
+});
+
 test('a late wake-up for one lane answer does not eat the wake-up of the next request', async () => {
   // The fixture publishes each answer 20 ms before its notify. Polling sees the answer, the next
   // request begins to wait, and then the old notify wakes it: it must wait again, not hang.

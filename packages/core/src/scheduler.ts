@@ -343,6 +343,8 @@ export class Scheduler {
     if (!this.#planner.mayUseSyncfs({ fs, files, strategy: w.strategy }, caps)) return null;
     const st = this.#files.get(w.file.key);
     if (st && (st.inflight || st.queued.length > 0 || st.failure)) return null;
+    // The syncfs may start in a millisecond, after the guard's reads: its thread wakes meanwhile.
+    this.#pool.prime?.();
     const systemDirty = systemDirtyBytes();
     let ownDirtyBytes: number | null = null;
     let openedForIo: Uint8Array | null = null;

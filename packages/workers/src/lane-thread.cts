@@ -4,7 +4,7 @@
 import { workerData } from 'node:worker_threads';
 import { loadNative } from '@fsync2/native';
 import run = require('./worker.cjs');
-import { CTL, laneViews } from './lane-layout.cjs';
+import { CTL, PRIME_POLL_MS, laneViews } from './lane-layout.cjs';
 import type { EngineFlushResult } from './protocol.cjs';
 
 const { ctl, fds, ops, errnos, nanos, times } = laneViews(workerData.buffer as SharedArrayBuffer);
@@ -30,10 +30,22 @@ while (Atomics.load(ctl, CTL.STOP) !== 1) {
     const until = answeredAt + pollMs;
     while (Atomics.load(ctl, CTL.REQUEST) === seen && performance.now() < until) yieldCpu!();
   }
-  Atomics.wait(ctl, CTL.REQUEST, seen);
+  // WAKE read before the checks: a request or prime made after them has rung it since, and the
+  // wait returns at once.
+  const bell = Atomics.load(ctl, CTL.WAKE);
+  if (Atomics.load(ctl, CTL.REQUEST) === seen && Atomics.load(ctl, CTL.PRIMED) !== 1) Atomics.wait(ctl, CTL.WAKE, bell);
   if (Atomics.load(ctl, CTL.STOP) === 1) break;
   const request = Atomics.load(ctl, CTL.REQUEST);
-  if (request === seen) continue;
+  if (request === seen) {
+    // Woken ahead of a request (FlushLane.prime): awake when it comes, as after an answer.
+    if (Atomics.compareExchange(ctl, CTL.PRIMED, 1, 2) === 1) {
+      const until = performance.now() + PRIME_POLL_MS;
+      while (pollMs > 0 && Atomics.load(ctl, CTL.REQUEST) === seen && performance.now() < until) yieldCpu!();
+      Atomics.compareExchange(ctl, CTL.PRIMED, 2, 0);
+    }
+    continue;
+  }
+  Atomics.store(ctl, CTL.PRIMED, 0);
   seen = request;
   if (answeredAt > 0) lastGapMs = performance.now() - answeredAt;
   const n = Atomics.load(ctl, CTL.COUNT);

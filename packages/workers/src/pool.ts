@@ -80,6 +80,8 @@ export interface FlushBackend {
   flushWith?(fds: Int32Array, ops: Uint8Array, options: FlushOptions): Promise<FlushResult>;
   /** What a flush thread can do here (io_uring, cachestat, page size); optional for fakes. */
   probe?(): Promise<ProbeResult>;
+  /** A flush of a few entries is coming within about a millisecond: wake a thread for it now. */
+  prime?(): void;
   /** Dirty and writeback bytes per fd from cachestat; errno ENOSYS when the caller must estimate. */
   dirty?(fds: Int32Array): Promise<DirtyResult>;
   close(fds: Int32Array): Promise<CloseResult>;
@@ -188,6 +190,11 @@ export class FlushPool implements FlushBackend {
   // which cannot stop a flush in the kernel and would only lose its result.
   flush(fds: Int32Array, ops: Uint8Array): Promise<FlushResult> {
     return this.flushWith(fds, ops, { engine: 'sync' });
+  }
+
+  /** The lane serves such a flush when it is free: its thread is woken ahead (FlushLane.prime). */
+  prime(): void {
+    this.#freeLane()?.prime();
   }
 
   #freeLane(): FlushLane | null {
