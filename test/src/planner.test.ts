@@ -181,6 +181,26 @@ test('an arm not measured yet is scaled like its measured siblings, so it is not
   assert.ok(Math.abs(predicted - prior * 4) < 0.05, `${next.reason} (prior ${prior})`);
 });
 
+test('a syncfs measured slower than its prior makes the untried per-file arms slower too: none wins on its prior alone', () => {
+  const p = new Planner(policy);
+  const first = p.choose(input(), caps); // 1000 files, 4 of 5 MiB dirty
+  assert.is(first.arm.plan, 'syncfs');
+  // Seen on this VM: 1,000 small files' syncfs took 25 ms, against a 6 ms prior; io_uring's
+  // unscaled prior (~22 ms) then won the next batch, which took 50 ms.
+  p.observe(1n, first, 25);
+  const next = p.choose(input(), caps);
+  assert.is(next.arm.plan, 'syncfs', next.reason);
+  const runnerUp = Number(/next uring\+kick\/64 ([\d.]+) ms/.exec(next.reason)?.[1]);
+  // Per-file predictions carry the time to write the batch's own 4 MiB (0.6 ms per MiB).
+  const unscaled = 0.15 + (0.26 / Math.pow(64, 0.6)) * 1000;
+  const data = 4 * 0.6;
+  assert.ok(Math.abs(runnerUp - (unscaled * Math.sqrt(25 / 6) + data)) < 0.05, next.reason);
+  // A syncfs faster than its prior never makes an untried arm look cheaper than its prior.
+  const fast = new Planner(policy);
+  fast.observe(1n, first, 3);
+  assert.match(fast.choose(input(), caps).reason, new RegExp(`next uring\\+kick/64 ${(unscaled + data).toFixed(2)} ms`));
+});
+
 test('one outlier moves a measured arm at most 3x; a steady change still gets through', () => {
   const p = new Planner({ ...policy, allowSyncfs: false });
   const arm = { arm: { plan: 'perFile' as const, width: 8 }, regime: 'quiet' as const, reason: '', x: 200, dataMs: 0 };

@@ -282,7 +282,8 @@ export class Planner {
     const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? (input.systemDirtyBytes ?? 0) / MIB : files);
     const extra = (arm: Arm) => (arm.plan === 'syncfs' ? 0 : dataMs);
     const models = this.#device(input.dev, regime);
-    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(models, arm, xOf(arm)) + extra(arm) }));
+    const syncfsX = (input.systemDirtyBytes ?? 0) / MIB;
+    const predicted = arms.map((arm) => ({ arm, ms: this.#predict(models, arm, xOf(arm), syncfsX) + extra(arm) }));
     predicted.sort((p, q) => p.ms - q.ms);
     let pick = predicted[0]!;
     let how = family === 'auto' ? 'auto' : `strategy ${family}`;
@@ -347,8 +348,15 @@ export class Planner {
    * (those of the same plan if there are any, else every per-file plan): the priors are a guess
    * at one machine, and a device 4x slower than that guess is 4x slower for every arm. Without
    * the scale, each untried arm would look faster than every measured one and be tried in turn.
+   * With no per-file plan measured yet, a measured syncfs slower than its prior (at `syncfsX`,
+   * its own x) scales them by the square root of its ratio: the syncfs of 1,000 small files took
+   * 15-25 ms here against a 6 ms prior, and io_uring's unscaled prior (22 ms) then won the next
+   * batch and took 50 ms (10,000 files: 417 ms against syncfs's 110, one W1 round). The root, for
+   * part of syncfs's excess is the per-inode work its model (by dirty MiB) does not see: scaled
+   * so, io_uring's prior came to 43 ms at 1,000 files and ~480 at 10,000, against 35-50 and
+   * 300-420 measured. Never below 1: syncfs's speed does not make an untried arm look cheaper.
    */
-  #predict(models: ArmModels, arm: Arm, x: number): number {
+  #predict(models: ArmModels, arm: Arm, x: number, syncfsX: number): number {
     const model = this.#model(models, arm);
     if (model.samples >= 0.5 || arm.plan === 'syncfs') return model.predict(x);
     let same = 0;
@@ -369,8 +377,15 @@ export class Planner {
         sameW += w;
       }
     }
-    const scale = sameW > 0 ? Math.exp(same / sameW) : anyW > 0 ? Math.exp(any / anyW) : 1;
+    const scale = sameW > 0 ? Math.exp(same / sameW) : anyW > 0 ? Math.exp(any / anyW) : this.#syncfsScale(models, syncfsX);
     return model.predict(x) * scale;
+  }
+
+  #syncfsScale(models: ArmModels, x: number): number {
+    const syncfs = models.get('syncfs')?.model;
+    if (!syncfs || syncfs.samples < 0.5) return 1;
+    const ratio = syncfs.predict(x) / syncfs.priorAt(x);
+    return ratio > 1 ? Math.sqrt(ratio) : 1;
   }
 
   #syncfsSupported(fs: FsInfo | null, caps: Capabilities): string | null {
