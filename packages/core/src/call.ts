@@ -211,6 +211,7 @@ export class Call {
             strategy: this.#spec.strategy,
             state: 'new',
             arrivedAt: 0,
+            batch: requests.length > 1,
             settle: (flushed) => {
               outcomes[i] = { ...named, flushed };
               const known = this.#done.get(key);

@@ -37,6 +37,8 @@ class FdWaiter implements Waiter {
   readonly index: number;
   /** Set by Scheduler.enqueue from the call's serial. */
   mergedWith: number | null = null;
+  /** A call of several targets: they gather into plans (Waiter.batch). */
+  readonly batch: boolean;
 
   constructor(
     readonly call: FdCall,
@@ -50,6 +52,7 @@ class FdWaiter implements Waiter {
     this.fd = request.fd;
     this.mode = request.mode;
     this.index = request.index;
+    this.batch = callSerial !== undefined;
   }
 
   settle(flushed: FlushOutcome): void {
