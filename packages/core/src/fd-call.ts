@@ -37,8 +37,6 @@ class FdWaiter implements Waiter {
   readonly index: number;
   /** Set by Scheduler.enqueue from the call's serial. */
   mergedWith: number | null = null;
-  /** A call of several targets: they gather into plans (Waiter.batch). */
-  readonly batch: boolean;
 
   constructor(
     readonly call: FdCall,
@@ -52,7 +50,11 @@ class FdWaiter implements Waiter {
     this.fd = request.fd;
     this.mode = request.mode;
     this.index = request.index;
-    this.batch = callSerial !== undefined;
+  }
+
+  /** A call of several targets (it has a serial): they gather into plans (Waiter.batch). */
+  get batch(): boolean {
+    return this.callSerial !== undefined;
   }
 
   settle(flushed: FlushOutcome): void {

@@ -279,10 +279,10 @@ export class Planner {
     }
     if (arms.length === 0) return perFile(`strategy ${family}: ${excluded.join('; ')}; per-file flushes instead`);
 
-    const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? (input.systemDirtyBytes ?? 0) / MIB : files);
+    const syncfsX = (input.systemDirtyBytes ?? 0) / MIB;
+    const xOf = (arm: Arm) => (arm.plan === 'syncfs' ? syncfsX : files);
     const extra = (arm: Arm) => (arm.plan === 'syncfs' ? 0 : dataMs);
     const models = this.#device(input.dev, regime);
-    const syncfsX = (input.systemDirtyBytes ?? 0) / MIB;
     const predicted = arms.map((arm) => ({ arm, ms: this.#predict(models, arm, xOf(arm), syncfsX) + extra(arm) }));
     predicted.sort((p, q) => p.ms - q.ms);
     let pick = predicted[0]!;

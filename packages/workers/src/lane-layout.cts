@@ -17,7 +17,7 @@ export const PRIME_POLL_MS = 2;
 
 /** Int32 slots of the control block. */
 export const CTL = {
-  /** Sequence number of the latest request (the pool increments it, then notifies). */
+  /** Sequence number of the latest request (the pool sets it, then rings WAKE). */
   REQUEST: 0,
   /** Sequence number of the latest answered request (the thread sets it, then notifies). */
   DONE: 1,

@@ -146,8 +146,6 @@ export class FlushLane {
     Atomics.store(ctl, CTL.REQUEST, seq);
     Atomics.add(ctl, CTL.WAKE, 1);
     Atomics.notify(ctl, CTL.WAKE);
-    // Test fixtures' threads sleep on REQUEST itself.
-    Atomics.notify(ctl, CTL.REQUEST);
     this.#wake(seq, n);
     if (this.#pollMs > 0 && this.#waiting && !uring) this.#poll(seq, n);
     return answer;
@@ -227,7 +225,6 @@ export class FlushLane {
     Atomics.add(this.#views.ctl, CTL.REQUEST, 1);
     Atomics.add(this.#views.ctl, CTL.WAKE, 1);
     Atomics.notify(this.#views.ctl, CTL.WAKE);
-    Atomics.notify(this.#views.ctl, CTL.REQUEST);
     // The thread leaves its loop by itself (after loading, if it was still loading): terminating it
     // mid-load would interrupt the addon's registration. A thread that does not leave in time is
     // terminated all the same.
