@@ -543,15 +543,6 @@ export class Scheduler {
     }
   }
 
-  /**
-   * Plans now what a pending dispatch would plan at the end of this turn: a call still describing
-   * its later targets hands its first ones to threads meanwhile (fd-call.ts). Not inside a
-   * group-commit window, which exists to wait.
-   */
-  dispatchNow(): void {
-    if (this.#dispatchPending && this.#commit.windowUs === 0) this.#dispatch();
-  }
-
   #dispatch(): void {
     this.#dispatchPending = false;
     // While every thread is busy, requests pile up in `queued` and share the next plan.
