@@ -484,6 +484,48 @@ test('each(): results stream before the call ends, and leaving early drops the r
   }
 });
 
+test('a call of many fds starts flushing its first targets while its later ones are still being described', async () => {
+  const s = scratch();
+  const plans: PlanEvent[] = [];
+  const listen = (e: unknown) => plans.push(e as PlanEvent);
+  const syncer = createSyncer({ mode: 'data', strategy: 'perFile' });
+  const fds: number[] = [];
+  try {
+    for (const f of writeFiles(s.dir, 5000, 512)) fds.push(fs.openSync(f, 'r+'));
+    // Known capabilities first: a plan then starts without waiting for the pool's probe.
+    await syncer.sync(fds[0]!);
+    // A plan is published after its last answer, which may settle the call first.
+    const published = () => new Promise((r) => setTimeout(r, 20));
+    await published();
+    subscribe('fsync2:plan', listen);
+    // The first file again at the end: a later chunk's mention of a file already in flight.
+    const call = syncer.sync([...fds, fds[0]!]);
+    const returnedAt = performance.timeOrigin + performance.now();
+    const report = await call;
+    await published();
+    assert.is(report.results.length, 5001);
+    assert.ok(report.results.every((r) => r.ok && r.plan === 'perFile'), 'every target flushed per file');
+    assert.is(report.results[5000]!.mergedWith, 0, 'the repeated fd is the first target again');
+    plans.sort((a, b) => a.startedAt - b.startedAt);
+    const sizes = JSON.stringify(plans.map((p) => p.files));
+    assert.ok(plans.length >= 2, sizes);
+    assert.is(plans.reduce((n, p) => n + p.requests, 0), 5001, `every request in one plan: ${sizes}`);
+    assert.is(plans[0]!.files, 1025, `the first plan takes the first target and the first chunk: ${sizes}`);
+    assert.ok(plans[0]!.startedAt < returnedAt, 'the first plan started before sync() had described every target');
+    // A later chunk's plan starts while the first one holds the threads: it still runs at the width
+    // it was planned for (queued in the pool), not as one task on the first thread to free up.
+    for (const p of plans) {
+      const width = Number(/perFile\/(\d+)/.exec(p.reason)?.[1] ?? NaN);
+      assert.is(p.tasks, Math.min(width, p.files), `${p.files} files planned as ${p.reason}: ${p.tasks} tasks`);
+    }
+  } finally {
+    unsubscribe('fsync2:plan', listen);
+    await syncer.close();
+    for (const fd of fds) fs.closeSync(fd);
+    s.cleanup();
+  }
+});
+
 test('groupCommit.windowUs gathers calls made over time into one plan; maxBatch caps a plan', async () => {
   const s = scratch();
   const plans: PlanEvent[] = [];

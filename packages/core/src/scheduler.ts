@@ -209,6 +209,8 @@ export interface PlanEvent {
   readonly requests: number;
   readonly syscalls: number;
   readonly failed: number;
+  /** Pool tasks its flushes were spread over: a perFile or writeback plan's width, else 1. */
+  readonly tasks: number;
   readonly startedAt: number;
   readonly durationMs: number;
 }
@@ -427,7 +429,7 @@ export class Scheduler {
       }
       this.#planEnded(choice, {
         dev: entry.dev, fsType: entry.state.file.fs?.name ?? null, plan: 'perFile', reason: choice.reason, files: 1,
-        requests: 1, syscalls: 1, failed: failed ? 1 : 0, startedAt: performance.timeOrigin + startedAt, durationMs,
+        requests: 1, syscalls: 1, failed: failed ? 1 : 0, tasks: 1, startedAt: performance.timeOrigin + startedAt, durationMs,
       });
       // A thread is free again: files that waited for one.
       this.#schedule(true);
@@ -490,7 +492,7 @@ export class Scheduler {
     const durationMs = endedAt - startedAt;
     this.#planEnded(choice, {
       dev: early.dev, fsType: fs?.name ?? null, plan: 'syncfs', reason, files: entries.length,
-      requests, syscalls: 1, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
+      requests, syscalls: 1, failed, tasks: 1, startedAt: performance.timeOrigin + startedAt, durationMs,
     });
   }
 
@@ -541,6 +543,15 @@ export class Scheduler {
       const poll = () => (performance.now() >= until ? this.#dispatch() : setImmediate(poll));
       setImmediate(poll);
     }
+  }
+
+  /**
+   * Plans now what a pending dispatch would plan at the end of this turn: a call still describing
+   * its later targets hands its first ones to threads meanwhile (fd-call.ts). Not inside a
+   * group-commit window, which exists to wait.
+   */
+  dispatchNow(): void {
+    if (this.#dispatchPending && this.#commit.windowUs === 0) this.#dispatch();
   }
 
   #dispatch(): void {
@@ -678,7 +689,7 @@ export class Scheduler {
       syscalls += plan.kicks.length;
       await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), how, (e, _op, _errno, _ns, _b, _err, id) => (e.kickId = id));
     }
-    const work: Promise<void>[] = [];
+    const work: Promise<number>[] = [];
     for (const f of plan.flushes) syscalls += opSyscalls(f.op, false).length;
     work.push(this.#run(plan.flushes, how, (e, op, errno, nanos, backend, err, id) => {
       if (opSyscalls(op, false).length > 1) e.kickId = id - 1; // a kicked flush: the kick is id - 1
@@ -697,27 +708,30 @@ export class Scheduler {
         }),
       );
     }
-    await Promise.all(work);
+    const tasks = Math.max(...(await Promise.all(work)));
     // Until the last answer, not until this line: the caller's code may run in between.
     const durationMs = endedAt - startedAt;
     this.#planEnded(choice, {
       dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
-      requests, syscalls, failed, startedAt: performance.timeOrigin + startedAt, durationMs,
+      requests, syscalls, failed, tasks, startedAt: performance.timeOrigin + startedAt, durationMs,
     });
   }
 
   /**
-   * Runs ops spread over up to `width` free threads, or as one io_uring batch of depth `uring`
-   * on one thread; `done` gets each op's result as its task returns.
+   * Runs ops spread over `width` threads, or as one io_uring batch of depth `uring`
+   * on one thread; `done` gets each op's result as its task returns. Resolves to the number of
+   * tasks.
    */
   async #run(
     ops: ReadonlyArray<{ entry: Entry; op: OpCode }>,
     how: { readonly width: number; readonly uring: number; readonly workers: number },
     done: (entry: Entry, op: OpCode, errno: number, nanos: number, backend: Backend, err: Error | null, id: number) => void,
-  ): Promise<void> {
-    if (ops.length === 0) return;
-    const free = Math.max(1, this.#pool.maxThreads - this.#tasks);
-    const parts = how.uring > 0 ? [[0, ops.length] as [number, number]] : slices(ops.length, Math.min(how.width, free));
+  ): Promise<number> {
+    if (ops.length === 0) return 0;
+    // The planner's width, not the threads free right now: a plan started while another holds
+    // the threads would run as one serial slice long after they freed up; piscina hands queued
+    // slices to threads as they free. The cost model also learns the width it chose.
+    const parts = how.uring > 0 ? [[0, ops.length] as [number, number]] : slices(ops.length, how.width);
     await Promise.all(
       parts.map(async ([a, b]) => {
         // Plain loops into typed arrays, and the stats counted per op code: the slice, maps,
@@ -763,6 +777,7 @@ export class Scheduler {
         }
       }),
     );
+    return parts.length;
   }
 
   /** `a`: this file's own answer, or one shared by every file a syncfs covered. */
