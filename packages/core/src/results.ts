@@ -43,18 +43,22 @@ export function toParentResult(dir: string, r: TargetResult): ParentResult {
   return { path: dir, ok: r.ok, syscall: r.syscall, code: r.error?.code ?? null, errno: r.error?.errno ?? null, syscallIds: r.syscallIds };
 }
 
+/** The target an error names. Not a closure in toResult: that was one more object per target. */
+function who(req: Outcome['request']): FailedTarget {
+  return { index: req.index, fd: req.callerFd, path: req.path };
+}
+
 export function toResult(o: Outcome, parents: readonly ParentResult[], backend: Backend): TargetResult {
   const req = o.request;
-  const who = (): FailedTarget => ({ index: req.index, fd: req.callerFd, path: req.path });
   let error = req.invalid;
   if (!error) {
     const f = failure(o);
-    if (f) error = new TargetError(who(), f, { cause: f.cause });
+    if (f) error = new TargetError(who(req), f, { cause: f.cause });
   }
   if (!error && parents.length > 0) {
     const bad = parents.find((p) => !p.ok);
     if (bad) {
-      error = new TargetError(who(), {
+      error = new TargetError(who(req), {
         code: bad.code ?? WORKER_CODE,
         errno: bad.errno,
         syscall: bad.syscall,

@@ -484,10 +484,12 @@ export class Scheduler {
     await this.#run([{ entry: head, op: OPS.SYNCFS }], { width: 1, uring: 0, workers: 0 }, (_e, _op, errno, nanos, backend, err, id) => {
       endedAt = performance.now();
       if (errno !== 0 || err) failed = entries.length;
-      for (const e of entries) requests += e.state.inflight?.length ?? 0;
+      // Index loops in callbacks that run once per plan: V8 does not optimize them, and a for-of
+      // there allocates an iterator result per element (~60 B per target of a 10,000-fd call).
+      for (let i = 0; i < entries.length; i++) requests += entries[i]!.state.inflight?.length ?? 0;
       // syncfs names no file: its error fails every file it was meant to cover.
       const answer = new SharedOutcomes({ errno, workerError: err, syscall: 'syncfs', plan: 'syncfs', reason, nanos, backend, syscallIds: [id] });
-      for (const e of entries) this.#finish(e, answer);
+      for (let i = 0; i < entries.length; i++) this.#finish(entries[i]!, answer);
     });
     const durationMs = endedAt - startedAt;
     this.#planEnded(choice, {
@@ -566,7 +568,8 @@ export class Scheduler {
     // By device, then strategy: a bigint is a Map key by value, and a `${dev}|…` string per file
     // was a bigint printed 1,000 times for a 1,000-file plan.
     const groups = new Map<bigint, Map<Strategy, Entry[]>>();
-    for (const st of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const st = batch[i]!;
       const waiters = st.queued;
       st.queued = [];
       st.inflight = waiters;
@@ -690,7 +693,7 @@ export class Scheduler {
       await this.#run(plan.kicks.map((e) => ({ entry: e, op: OPS.WRITEBACK })), how, (e, _op, _errno, _ns, _b, _err, id) => (e.kickId = id));
     }
     const work: Promise<number>[] = [];
-    for (const f of plan.flushes) syscalls += opSyscalls(f.op, false).length;
+    for (let i = 0; i < plan.flushes.length; i++) syscalls += opSyscalls(plan.flushes[i]!.op, false).length;
     work.push(this.#run(plan.flushes, how, (e, op, errno, nanos, backend, err, id) => {
       if (opSyscalls(op, false).length > 1) e.kickId = id - 1; // a kicked flush: the kick is id - 1
       finish(e, errno, err, OP_SYSCALL[op], nanos, backend, id);
@@ -704,7 +707,7 @@ export class Scheduler {
           // syncfs names no file: its error fails every file it was meant to cover.
           if (errno !== 0 || err) failed += plan.covered.length;
           const answer = new SharedOutcomes({ errno, workerError: err, syscall: 'syncfs', plan: plan.plan, reason: plan.reason, nanos, backend, syscallIds: [id] });
-          for (const e of plan.covered) this.#finish(e, answer);
+          for (let i = 0; i < plan.covered.length; i++) this.#finish(plan.covered[i]!, answer);
         }),
       );
     }
