@@ -3,6 +3,7 @@
 // then its directories (parents: true), then its fds closed.
 import { KIND, type FlushBackend, type Kind, type ResolveResult } from '@fsync2/workers';
 import { AbortError } from './errors.js';
+import { fileKey, type FileKey } from './file-key.js';
 import { fsInfo, type FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
 import type { ParentResult, TargetResult } from './report.js';
@@ -59,12 +60,12 @@ export class Call {
   readonly #env: CallEnv;
   readonly #spec: CallSpec;
   /** The first target of this call naming each file: later ones report mergedWith it. */
-  readonly #first = new Map<string, number>();
+  readonly #first = new Map<FileKey, number>();
   /**
    * Flushes of this call that have ended. They started after the call did, so they serve a later
    * window's target for the same file too (unless it needs a stronger mode).
    */
-  readonly #done = new Map<string, FlushOutcome>();
+  readonly #done = new Map<FileKey, FlushOutcome>();
   readonly #parents = new Map<string, ParentResult>();
   /**
    * Filesystems whose syncfs succeeded in this call. It started after the call did, so it covers
@@ -184,7 +185,7 @@ export class Call {
         emit?.(toResult(outcomes[i]!, [], backend));
         return;
       }
-      const key = `${res.dev}:${res.ino}`;
+      const key = fileKey(res.dev, res.ino);
       const fs = fsInfo(res.fsMagic);
       const first = targets ? this.#first.get(key) : undefined;
       if (targets && first === undefined) this.#first.set(key, request.index);

@@ -11,6 +11,7 @@
 // crossing cost ~1.2 µs of the main thread's ~4.5 µs per request (W3), on the path between one
 // flush's answer and the next flush's start.
 import type { FdInfo } from '@fsync2/workers';
+import { fileKey } from './file-key.js';
 import { fsInfo } from './filesystems.js';
 import type { FileRef } from './scheduler.js';
 
@@ -101,5 +102,5 @@ export class PinnedFds {
 }
 
 function fileOf(d: FdInfo): FileRef {
-  return { key: `${d.dev}:${d.ino}`, dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs: fsInfo(d.fsType) };
+  return { key: fileKey(d.dev, d.ino), dev: d.dev, ino: d.ino, birth: d.birth, kind: d.kind, fs: fsInfo(d.fsType) };
 }

@@ -23,6 +23,7 @@ import { channel } from 'node:diagnostics_channel';
 import { constants } from 'node:os';
 import { OPS, OP_SYSCALL, type OpCode } from '@fsync2/native';
 import type { Backend, FlushBackend, FlushResult, Kind } from '@fsync2/workers';
+import type { FileKey } from './file-key.js';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
 import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirty.js';
@@ -48,7 +49,7 @@ export type PlanningPool = FlushBackend & {
 
 /** A file as a call resolved it. */
 export interface FileRef {
-  readonly key: string;
+  readonly key: FileKey;
   readonly dev: bigint;
   readonly ino: bigint;
   /** Birth time in ns, 0 when unknown: tells a new file from a reused inode number. */
@@ -249,7 +250,7 @@ export function slices(n: number, parts: number, min = 1): Array<[number, number
 export class Scheduler {
   readonly #pool: PlanningPool;
   readonly #commit: GroupCommit;
-  readonly #files = new Map<string, FileState>();
+  readonly #files = new Map<FileKey, FileState>();
   /** Files with queued requests and no flush in flight. */
   readonly #ready = new ReadyQueue<FileState>();
   readonly stats = new StatsRecorder();
@@ -528,7 +529,7 @@ export class Scheduler {
   }
 
   /** Forgets a file's remembered failure: call after rewriting its data. */
-  reset(key: string): boolean {
+  reset(key: FileKey): boolean {
     const st = this.#files.get(key);
     if (!st?.failure) return false;
     st.failure = null;

@@ -3,6 +3,7 @@ import { FlushPool, type FlushBackend, type NativeSource } from '@fsync2/workers
 import { Call } from './call.js';
 import { syncFds } from './fd-call.js';
 import { ClosedError, QueueFullError, SyncError } from './errors.js';
+import { fileKey, type FileKey } from './file-key.js';
 import {
   parseOptions,
   parseSyncOptions,
@@ -153,14 +154,14 @@ export class Syncer {
     let count = 0;
     const fds = requests.filter((r) => !r.invalid && r.path === null).map((r) => r.fd);
     const paths = requests.filter((r) => !r.invalid && r.path !== null).map((r) => r.path);
-    const keys: string[] = [];
+    const keys: FileKey[] = [];
     for (const fd of fds) {
       const d = this.#pool.describeFd(fd);
-      if (d.errno === 0) keys.push(`${d.dev}:${d.ino}`);
+      if (d.errno === 0) keys.push(fileKey(d.dev, d.ino));
     }
     if (paths.length) {
       const res = await this.#pool.resolve(new Int32Array(paths.length).fill(-1), paths, false);
-      for (let i = 0; i < res.errnos.length; i++) if (res.errnos[i] === 0) keys.push(`${res.dev[i]}:${res.ino[i]}`);
+      for (let i = 0; i < res.errnos.length; i++) if (res.errnos[i] === 0) keys.push(fileKey(res.dev[i]!, res.ino[i]!));
       const opened = Int32Array.from([...res.fds].filter((_, i) => res.opened[i] === 1));
       if (opened.length) await this.#pool.close(opened).catch(() => {});
     }
