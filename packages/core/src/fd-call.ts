@@ -115,15 +115,11 @@ export function syncFds(
   let early: EarlySyncfs | null = null;
   // A lone target (the group-commit path) never has a batch to overlap.
   let tried = requests.length < 2;
-  // The call's fds (-1: none), made once for the guard's cachestat and the describing. A loop:
-  // Int32Array.from over an array goes through its iterator, ~80 B per target.
-  let madeFds: Int32Array | null = null;
-  const callFds = (): Int32Array => {
-    if (madeFds) return madeFds;
-    const made = new Int32Array(requests.length);
-    for (let i = 0; i < requests.length; i++) made[i] = requests[i]!.invalid ? -1 : requests[i]!.fd;
-    return (madeFds = made);
-  };
+  // The call's fds (-1: none), for the guard's cachestat and the describing; a call of several
+  // targets needs them for the describing anyway. A loop: Int32Array.from over an array goes
+  // through its iterator, ~80 B per target.
+  const fds = new Int32Array(requests.length > 1 ? requests.length : 0);
+  for (let i = 0; i < fds.length; i++) fds[i] = requests[i]!.invalid ? -1 : requests[i]!.fd;
   const enqueue = (request: Request, d: Described | number | null) => {
     if (d === null || typeof d === 'number') {
       const resolveFailure = d === null ? null : { errno: d, syscall: 'fstat', workerError: null };
@@ -136,7 +132,7 @@ export function syncFds(
     const w = new FdWaiter(call, request, d.file, d.pathOnly, strategy, callSerial, d.pinned);
     if (!tried) {
       tried = true;
-      early = scheduler.beginEarlySyncfs(w, requests.length, callFds);
+      early = scheduler.beginEarlySyncfs(w, requests.length, fds);
     }
     scheduler.enqueue(w, early, now);
   };
@@ -145,7 +141,6 @@ export function syncFds(
   const [head] = requests;
   if (head) enqueue(head, head.invalid ? null : pinned.acquire(head.fd));
   if (requests.length > 1) {
-    const fds = callFds();
     const opened = (early as EarlySyncfs | null)?.openedForIo;
     const flags = scheduler.maySyncfs(strategy);
     // Without an early syncfs, the call's first targets are handed to threads while the later

@@ -346,7 +346,7 @@ export class Scheduler {
    * passes the result to enqueue() for each target, `w` first (the syncfs starts as it joins),
    * then to endEarlySyncfs().
    */
-  beginEarlySyncfs(w: Waiter, files: number, callFds: () => Int32Array): EarlySyncfs | null {
+  beginEarlySyncfs(w: Waiter, files: number, callFds: Int32Array): EarlySyncfs | null {
     // A fresh syncer's first call comes before the pool's probe answers (a thread starting took
     // 70-140 ms here, then the call's 10,000 fds were described and flushed after it: 340-400 ms
     // against 165-190 once warm). The probe tells only whether io_uring works, and the syncfs
@@ -368,13 +368,12 @@ export class Scheduler {
     let openedForIo: Uint8Array | null = null;
     if (this.#planner.needsOwnDirty(systemDirty)) {
       if (!this.#measuresDirtyHere()) return null;
-      const fds = callFds();
-      openedForIo = new Uint8Array(fds.length);
+      openedForIo = new Uint8Array(callFds.length);
       const system = systemDirty!;
       // Not capped at `system`: vmstat's counters lag per-CPU batches, and a full measurement
       // above them is the truer figure (capped, a 6 MiB batch on a 2 MiB reading looked cheaper
       // to flush per file than it was, and the early syncfs was declined).
-      ownDirtyBytes = localDirtyBytes(fds, true, openedForIo, (bytes) => this.#planner.ownsEnough(bytes, system));
+      ownDirtyBytes = localDirtyBytes(callFds, true, openedForIo, (bytes) => this.#planner.ownsEnough(bytes, system));
       if (ownDirtyBytes === null) return null;
     }
     const chosen = this.#planner.choose({ dev, fs, files, strategy: w.strategy, ownDirtyBytes, systemDirtyBytes: systemDirty }, caps);
