@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AbortError, createSyncer, QueueFullError, SyncError, type PlanEvent, type TargetResult } from '@fsync2/core';
 import { FlushPool, type FdInfo } from '@fsync2/workers';
+import { Planner } from '../../packages/core/dist/planner.js';
 import { syncerWithPool } from './fake-backend.js';
 import { EXPECTED_BACKEND, FIXTURES, scratch, skipBecause, straceCounts, straceMissing, TMPFS, writeFiles } from './helpers.js';
 
@@ -520,6 +521,49 @@ test('a call of many fds starts flushing its first targets while its later ones 
       assert.is(p.tasks, Math.min(width, p.files), `${p.files} files planned as ${p.reason}: ${p.tasks} tasks`);
     }
   } finally {
+    unsubscribe('fsync2:plan', listen);
+    await syncer.close();
+    for (const fd of fds) fs.closeSync(fd);
+    s.cleanup();
+  }
+});
+
+test("a pipelined call's chunk plans share one choice and teach the cost model once", async () => {
+  const s = scratch();
+  const plans: PlanEvent[] = [];
+  const listen = (e: unknown) => plans.push(e as PlanEvent);
+  const observed: Array<{ x: number; ms: number }> = [];
+  const observe = Planner.prototype.observe;
+  // The syncer's own planner: the same module as this import (symlinks resolve to one file).
+  Planner.prototype.observe = function (this: Planner, dev, choice, ms) {
+    observed.push({ x: choice.x, ms });
+    observe.call(this, dev, choice, ms);
+  };
+  // syncfs forbidden: no early syncfs, so the call goes in chunks.
+  const syncer = createSyncer({ mode: 'data', planner: { allowSyncfs: false, explore: 0 } });
+  const fds: number[] = [];
+  try {
+    for (const f of writeFiles(s.dir, 5000, 512)) fds.push(fs.openSync(f, 'r+'));
+    await syncer.sync(fds[0]!);
+    const published = () => new Promise((r) => setTimeout(r, 20));
+    await published();
+    observed.length = 0;
+    subscribe('fsync2:plan', listen);
+    const report = await syncer.sync(fds);
+    await published();
+    assert.ok(report.ok);
+    plans.sort((a, b) => a.startedAt - b.startedAt);
+    const arms = plans.map((p) => /^auto: (\S+) predicted/.exec(p.reason)?.[1] ?? p.reason);
+    assert.ok(plans.length >= 2, `chunks: ${plans.map((p) => p.files)}`);
+    assert.is(new Set(arms).size, 1, `one arm for the whole call: ${arms.join(', ')}`);
+    // The chunks overlap (describing 4,000 fds takes a few ms, flushing the first 1,025 longer).
+    assert.equal(observed.map((o) => o.x), [5000], `one measurement of the call's 5,000 files: ${JSON.stringify(observed)}`);
+    for (const p of plans.slice(1)) assert.match(p.reason, "as chosen for the call's first plan here");
+    const first = plans[0]!.startedAt;
+    const last = Math.max(...plans.map((p) => p.startedAt + p.durationMs));
+    assert.ok(Math.abs(observed[0]!.ms - (last - first)) < 1, `measured ${observed[0]!.ms} ms, plans spanned ${last - first}`);
+  } finally {
+    Planner.prototype.observe = observe;
     unsubscribe('fsync2:plan', listen);
     await syncer.close();
     for (const fd of fds) fs.closeSync(fd);

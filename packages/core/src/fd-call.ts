@@ -7,6 +7,7 @@ import type { Outcome } from './call.js';
 import type { FsInfo } from './filesystems.js';
 import type { Mode, Strategy } from './options.js';
 import type { Described, PinnedFds } from './pinned-fds.js';
+import { Pipeline } from './pipeline.js';
 import type { TargetResult } from './report.js';
 import { toResult } from './results.js';
 import type { EarlySyncfs, FileRef, FlushOutcome, Scheduler, Waiter } from './scheduler.js';
@@ -56,6 +57,7 @@ class FdWaiter implements Waiter, Outcome {
     readonly strategy: Strategy,
     readonly callSerial: number | undefined,
     readonly pinned: boolean,
+    readonly pipeline: Pipeline | null,
   ) {
     this.fd = request.fd;
     this.mode = request.mode;
@@ -113,6 +115,9 @@ export function syncFds(
   // A batch that 'auto' flushes with syncfs starts it at its first target, and the others join it
   // as they are described (Scheduler.beginEarlySyncfs).
   let early: EarlySyncfs | null = null;
+  // For a call that may be flushed in chunks (below), from its first target on: dropped when that
+  // target started an early syncfs, which the others join instead.
+  let pipeline = requests.length >= PIPELINE_ONLY_FROM ? new Pipeline(requests.length) : null;
   // A lone target (the group-commit path) never has a batch to overlap.
   let tried = requests.length < 2;
   // The call's fds (-1: none), for the guard's cachestat and the describing; a call of several
@@ -129,7 +134,7 @@ export function syncFds(
       answered(call, request.index, toResult(failed, NO_PARENTS, pool.backend));
       return;
     }
-    const w = new FdWaiter(call, request, d.file, d.pathOnly, strategy, callSerial, d.pinned);
+    const w = new FdWaiter(call, request, d.file, d.pathOnly, strategy, callSerial, d.pinned, pipeline);
     if (!tried) {
       tried = true;
       early = scheduler.beginEarlySyncfs(w, requests.length, fds);
@@ -140,14 +145,15 @@ export function syncFds(
   // others in one crossing per chunk, without asking again what the guard's cachestat showed.
   const [head] = requests;
   if (head) enqueue(head, head.invalid ? null : pinned.acquire(head.fd));
+  if (early) pipeline = null;
   if (requests.length > 1) {
     const opened = (early as EarlySyncfs | null)?.openedForIo;
     const flags = scheduler.maySyncfs(strategy);
     // Without an early syncfs, the call's first targets are handed to threads while the later
     // ones are still being described: 10,000 fds spent ~40 ms describing before any flush began
     // (with syncfs forbidden: 404 ms against C's 294 with 64 threads, 307 so, medians of 10
-    // interleaved rounds). In chunks that double, so that few plans start; each chunk is planned
-    // as a batch of its own, and a file the call names again in a later chunk waits for the
+    // interleaved rounds). In chunks that double, so that few plans start; they share the first
+    // one's choice (pipeline.ts), and a file the call names again in a later chunk waits for the
     // earlier flush and gets its own (one flush in flight per file).
     let chunk = early || PIPELINE_ONLY_FROM > requests.length ? requests.length : FIRST_CHUNK;
     for (let from = 1; from < requests.length; from += chunk, chunk *= 2) {

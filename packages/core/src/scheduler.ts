@@ -30,6 +30,7 @@ import { LOCAL_DIRTY_MAX_FILES, localDirtyBytes, systemDirtyBytes } from './dirt
 import { ReadyQueue, type Queued } from './ready-queue.js';
 import { flushOp, opSyscalls, planGroup, syncfsCanCover, syncfsReportsErrors, type FlushEntry } from './plan.js';
 import type { Capabilities, Choice, Planner } from './planner.js';
+import type { Pipeline } from './pipeline.js';
 import type { Plan } from './report.js';
 import { StatsRecorder } from './stats.js';
 
@@ -134,6 +135,8 @@ export interface Waiter {
    * against 20.
    */
   readonly batch?: boolean;
+  /** Set for the targets of a call flushed in chunks: its plans share one choice (pipeline.ts). */
+  readonly pipeline?: Pipeline | null;
 }
 
 interface FileState extends Queued {
@@ -237,6 +240,17 @@ function isSticky(o: FlushOutcome): boolean {
 }
 
 const stronger = (a: Mode, b: Mode): Mode => (a === 'full' || b === 'full' ? 'full' : 'data');
+
+/**
+ * The pipelined call every entry of a plan is the first request of, if there is one: a plan that
+ * also took files of other calls is planned and measured on its own.
+ */
+function pipelineOf(entries: readonly Entry[]): Pipeline | null {
+  const pipeline = entries[0]!.state.inflight![0]!.pipeline;
+  if (!pipeline) return null;
+  for (let i = 1; i < entries.length; i++) if (entries[i]!.state.inflight![0]!.pipeline !== pipeline) return null;
+  return pipeline;
+}
 
 /** Contiguous slices of [0, n), at most `parts` of them, none smaller than `min` (but the last). */
 export function slices(n: number, parts: number, min = 1): Array<[number, number]> {
@@ -510,8 +524,8 @@ export class Scheduler {
    * A plan has given its last answer: its cost teaches the planner (a failed plan says nothing
    * reliable about cost), and 'fsync2:plan' subscribers hear of it.
    */
-  #planEnded(choice: Choice, event: PlanEvent): void {
-    if (event.failed === 0) this.#planner.observe(event.dev, choice, event.durationMs);
+  #planEnded(choice: Choice | null, event: PlanEvent): void {
+    if (choice && event.failed === 0) this.#planner.observe(event.dev, choice, event.durationMs);
     if (planChannel.hasSubscribers) planChannel.publish(event);
   }
 
@@ -674,12 +688,17 @@ export class Scheduler {
       // A nearly clean system passes the guard whatever the batch owns: skip the cachestat trip.
       if (this.#planner.needsOwnDirty(systemDirty)) ownDirtyBytes = await this.#ownDirty(entries);
     }
-    const choice = this.#planner.choose(
-      { dev, fs, files: entries.length, strategy, ownDirtyBytes, systemDirtyBytes: systemDirty },
-      caps,
-    );
+    const pipeline = pipelineOf(entries);
+    const shared = pipeline?.choiceFor(dev);
+    const choice = shared
+      ? { ...shared, reason: `${shared.reason}; as chosen for the call's first plan here` }
+      : this.#planner.choose(
+        { dev, fs, files: pipeline ? pipeline.files : entries.length, strategy, ownDirtyBytes, systemDirtyBytes: systemDirty },
+        caps,
+      );
     const plan = planGroup(entries, choice.arm, choice.reason);
     const startedAt = performance.now();
+    pipeline?.started(dev, choice, entries.length, startedAt);
     let endedAt = startedAt;
     let syscalls = 0;
     let failed = 0;
@@ -722,7 +741,11 @@ export class Scheduler {
     const tasks = Math.max(...(await Promise.all(work)));
     // Until the last answer, not until this line: the caller's code may run in between.
     const durationMs = endedAt - startedAt;
-    this.#planEnded(choice, {
+    if (pipeline) {
+      const measured = pipeline.ended(dev, endedAt, failed > 0);
+      if (measured) this.#planner.observe(dev, { ...choice, x: measured.files }, measured.ms);
+    }
+    this.#planEnded(pipeline ? null : choice, {
       dev, fsType: fs?.name ?? null, plan: plan.plan, reason: plan.reason, files: entries.length,
       requests, syscalls, failed, tasks, startedAt: performance.timeOrigin + startedAt, durationMs,
     });
