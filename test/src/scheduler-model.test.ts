@@ -16,6 +16,7 @@ import { AbortError, SyncError, type SyncReport, type TargetResult, type Strateg
 import { FakeBackend, rng, syncerWithPool, type FakeFile, type LogEntry } from './fake-backend.js';
 import { Scheduler, type FlushOutcome, type Waiter } from '../../packages/core/dist/scheduler.js';
 import { Planner } from '../../packages/core/dist/planner.js';
+import { fsInfo } from '../../packages/core/dist/filesystems.js';
 
 const { EIO, ENOSPC } = constants.errno;
 const SEEDS = Number(process.env.FSYNC2_MODEL_SEEDS ?? 600);
@@ -239,6 +240,51 @@ test('a plan that throws (a bug of ours) fails every request it held, never dura
   const later = await answer(all[2]!.fd);
   assert.is(later.errno, 0);
   assert.is(later.workerError, null);
+});
+
+test("a big batch's files are forgotten after its answers; a file asked again meanwhile keeps its state", async () => {
+  const many: FakeFile[] = [];
+  for (let i = 0; i < 300; i++) many.push({ fd: 100 + i, dev: 1n, ino: BigInt(1000 + i) });
+  const backend = new FakeBackend(2, many, rng(3));
+  const planner = new Planner({ allowSyncfs: true, syncfsMinShare: 0.5, syncfsMaxForeignBytes: 0, explore: 0 });
+  const scheduler = new Scheduler(backend, { windowUs: 0, maxBatch: 4096 }, planner);
+  const ext4 = fsInfo(0xef53);
+  // The first file's second flush waits at this gate, so that it is still in flight when the
+  // batch's idle files are forgotten.
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let held = false;
+  const flush = backend.flush.bind(backend);
+  backend.flush = async (fds, ops) => {
+    if (held && fds.includes(100)) await gate;
+    return flush(fds, ops);
+  };
+  const ask = (fd: number, strategy: Strategy, index?: number) =>
+    new Promise<FlushOutcome>((settle) => {
+      const f = backend.file(fd);
+      const w: Waiter = {
+        file: { key: `${f.dev}:${f.ino}`, dev: f.dev, ino: f.ino, birth: 0n, kind: 1, fs: ext4 },
+        fd, pathOnly: false, mode: 'data', strategy, settle, state: 'new', arrivedAt: 0,
+        ...(index === undefined ? {} : { callSerial: 1, index, batch: true }),
+      };
+      scheduler.enqueue(w);
+    });
+  const batch = await Promise.all(many.map((f, i) => ask(f.fd, 'syncfs', i)));
+  assert.ok(batch.every((o) => o.errno === 0 && o.syscall === 'syncfs'), 'one syncfs for the batch');
+  // Asked again right after its answer, before the batch's files are forgotten.
+  held = true;
+  const flushesBefore = backend.log.length;
+  const again = ask(100, 'perFile');
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.is(scheduler.inflight, 1, 'the file asked again is in flight');
+  assert.is(scheduler.knownFiles, 1, 'the batch\'s idle files are forgotten, the one in flight is not');
+  open();
+  const o = await again;
+  assert.is(o.errno, 0);
+  assert.ok(backend.log.length > flushesBefore, 'the file asked again got a flush of its own');
+  await new Promise((r) => setImmediate(r));
+  assert.is(scheduler.knownFiles, 0, 'nothing is held once every answer is out');
 });
 
 test.run();

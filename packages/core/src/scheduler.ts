@@ -241,6 +241,9 @@ function isSticky(o: FlushOutcome): boolean {
 
 const stronger = (a: Mode, b: Mode): Mode => (a === 'full' || b === 'full' ? 'full' : 'data');
 
+/** A batch leaving fewer idle files than this forgets them at once (#answerAll). */
+const FORGET_NOW_MAX = 64;
+
 /**
  * The pipelined call every entry of a plan is the first request of, if there is one: a plan that
  * also took files of other calls is planned and measured on its own.
@@ -265,6 +268,8 @@ export class Scheduler {
   readonly #pool: PlanningPool;
   readonly #commit: GroupCommit;
   readonly #files = new Map<FileKey, FileState>();
+  /** Set while #answerAll gives answers: the files to forget after it. */
+  #forgetting: FileState[] | null = null;
   /** Files with queued requests and no flush in flight. */
   readonly #ready = new ReadyQueue<FileState>();
   readonly stats = new StatsRecorder();
@@ -295,6 +300,11 @@ export class Scheduler {
 
   get inflight(): number {
     return this.#inflight;
+  }
+
+  /** Files the scheduler holds state for: queued, in flight, failed, or idle and not yet forgotten. */
+  get knownFiles(): number {
+    return this.#files.size;
   }
 
   get failedFiles(): number {
@@ -511,7 +521,9 @@ export class Scheduler {
       for (let i = 0; i < entries.length; i++) requests += entries[i]!.state.inflight?.length ?? 0;
       // syncfs names no file: its error fails every file it was meant to cover.
       const answer = new SharedOutcomes({ errno, workerError: err, syscall: 'syncfs', plan: 'syncfs', reason, nanos, backend, syscallIds: [id] });
-      for (let i = 0; i < entries.length; i++) this.#finish(entries[i]!, answer);
+      this.#answerAll(() => {
+        for (let i = 0; i < entries.length; i++) this.#finish(entries[i]!, answer);
+      });
     });
     const durationMs = endedAt - startedAt;
     this.#planEnded(choice, {
@@ -734,7 +746,9 @@ export class Scheduler {
           // syncfs names no file: its error fails every file it was meant to cover.
           if (errno !== 0 || err) failed += plan.covered.length;
           const answer = new SharedOutcomes({ errno, workerError: err, syscall: 'syncfs', plan: plan.plan, reason: plan.reason, nanos, backend, syscallIds: [id] });
-          for (let i = 0; i < plan.covered.length; i++) this.#finish(plan.covered[i]!, answer);
+          this.#answerAll(() => {
+            for (let i = 0; i < plan.covered.length; i++) this.#finish(plan.covered[i]!, answer);
+          });
         }),
       );
     }
@@ -794,10 +808,12 @@ export class Scheduler {
           const res = how.uring > 0 && this.#pool.flushWith
             ? await this.#pool.flushWith(fds, codes, { engine: 'uring', depth: how.uring, maxWorkers: how.workers })
             : await this.#pool.flush(fds, codes);
-          for (let i = 0; i < n; i++) {
-            const { entry, op } = ops[a + i]!;
-            done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!);
-          }
+          this.#answerAll(() => {
+            for (let i = 0; i < n; i++) {
+              const { entry, op } = ops[a + i]!;
+              done(entry, op, res.errnos[i]!, res.nanos[i]!, res.backend, null, ids[i]!);
+            }
+          });
         } catch (err) {
           // The thread died holding these flushes: they may or may not have run, and an error
           // they returned is lost with it. Never durable; remembered like any failure.
@@ -840,7 +856,39 @@ export class Scheduler {
       this.#ready.add(st);
       this.#schedule(true);
     }
-    this.#forgetIfIdle(st);
+    if (this.#forgetting) this.#forgetting.push(st);
+    else this.#forgetIfIdle(st);
+  }
+
+  /**
+   * Gives many answers at once (`give` calls #finish for each), and forgets the files left idle
+   * afterwards, on a later turn of the event loop: the callers' answers go out first. Forgetting
+   * is a Map delete per file, and the Map shrinks and rehashes as it empties; done in between,
+   * it held back the answer of a 10,000-fd call (early syncfs, flushes answered at once, so CPU
+   * only: 55 ms per call, 49.5 deferred; medians of 6 alternating processes x 40 calls). Deferred,
+   * a file's state outlives its flush by a turn; a request arriving meanwhile finds it idle and
+   * uses it, as it would a fresh one.
+   */
+  #answerAll(give: () => void): void {
+    if (this.#forgetting) return give();
+    const idle: FileState[] = [];
+    this.#forgetting = idle;
+    try {
+      give();
+    } finally {
+      this.#forgetting = null;
+    }
+    if (idle.length < FORGET_NOW_MAX) {
+      for (let i = 0; i < idle.length; i++) this.#forgetIfIdle(idle[i]!);
+      return;
+    }
+    setImmediate(() => {
+      for (let i = 0; i < idle.length; i++) {
+        const st = idle[i]!;
+        // Forgotten meanwhile (a cancel, a reset) and replaced by a new state: not this one's to drop.
+        if (this.#files.get(st.file.key) === st) this.#forgetIfIdle(st);
+      }
+    });
   }
 
   #answer(w: Waiter, outcome: FlushOutcome, now = performance.now()): void {
