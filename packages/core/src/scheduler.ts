@@ -249,9 +249,9 @@ const FORGET_NOW_MAX = 64;
  * also took files of other calls is planned and measured on its own.
  */
 function pipelineOf(entries: readonly Entry[]): Pipeline | null {
-  const pipeline = entries[0]!.state.inflight![0]!.pipeline;
+  const pipeline = entries[0]!.state.inflight?.[0]?.pipeline;
   if (!pipeline) return null;
-  for (let i = 1; i < entries.length; i++) if (entries[i]!.state.inflight![0]!.pipeline !== pipeline) return null;
+  for (let i = 1; i < entries.length; i++) if (entries[i]!.state.inflight?.[0]?.pipeline !== pipeline) return null;
   return pipeline;
 }
 
