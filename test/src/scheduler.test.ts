@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AbortError, createSyncer, QueueFullError, SyncError, type PlanEvent, type TargetResult } from '@fsync2/core';
+import { AbortError, createSyncer, QueueFullError, SyncError, type PlanEvent, type Syncer, type TargetResult } from '@fsync2/core';
 import { FlushPool, type FdInfo } from '@fsync2/workers';
 import { Planner } from '../../packages/core/dist/planner.js';
 import { syncerWithPool } from './fake-backend.js';
@@ -485,6 +485,19 @@ test('each(): results stream before the call ends, and leaving early drops the r
   }
 });
 
+/** A plan is published after its last answer, which may settle the call first. */
+const published = () => new Promise((r) => setTimeout(r, 20));
+
+/**
+ * `n` new files of `dir` opened into `fds` (the caller closes them), and the syncer's
+ * capabilities known: a plan then starts without waiting for the pool's probe.
+ */
+async function openWarm(syncer: Syncer, dir: string, n: number, fds: number[]): Promise<void> {
+  for (const f of writeFiles(dir, n, 512)) fds.push(fs.openSync(f, 'r+'));
+  await syncer.sync(fds[0]!);
+  await published();
+}
+
 test('a call of many fds starts flushing its first targets while its later ones are still being described', async () => {
   const s = scratch();
   const plans: PlanEvent[] = [];
@@ -492,12 +505,7 @@ test('a call of many fds starts flushing its first targets while its later ones 
   const syncer = createSyncer({ mode: 'data', strategy: 'perFile' });
   const fds: number[] = [];
   try {
-    for (const f of writeFiles(s.dir, 5000, 512)) fds.push(fs.openSync(f, 'r+'));
-    // Known capabilities first: a plan then starts without waiting for the pool's probe.
-    await syncer.sync(fds[0]!);
-    // A plan is published after its last answer, which may settle the call first.
-    const published = () => new Promise((r) => setTimeout(r, 20));
-    await published();
+    await openWarm(syncer, s.dir, 5000, fds);
     subscribe('fsync2:plan', listen);
     // The first file again at the end: a later chunk's mention of a file already in flight.
     const call = syncer.sync([...fds, fds[0]!]);
@@ -543,10 +551,7 @@ test("a pipelined call's chunk plans share one choice and teach the cost model o
   const syncer = createSyncer({ mode: 'data', planner: { allowSyncfs: false, explore: 0 } });
   const fds: number[] = [];
   try {
-    for (const f of writeFiles(s.dir, 5000, 512)) fds.push(fs.openSync(f, 'r+'));
-    await syncer.sync(fds[0]!);
-    const published = () => new Promise((r) => setTimeout(r, 20));
-    await published();
+    await openWarm(syncer, s.dir, 5000, fds);
     observed.length = 0;
     subscribe('fsync2:plan', listen);
     const report = await syncer.sync(fds);
