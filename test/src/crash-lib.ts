@@ -1,6 +1,7 @@
 // Simulated power cuts. A filesystem on a logging disk (blockdev.ts: the FUSE server records every
 // write and every flush of the image, a userspace dm-log-writes) takes batches of new files, new
-// directories and renames over old files; fsync2 acknowledges each batch with `parents: true`.
+// directories, renames over old files and copies (copy_file_range); fsync2 acknowledges each batch
+// with `parents: true`.
 // Afterwards, crash images are rebuilt from the log (the image as mkfs left it, every write up to
 // the last flush before the crash point, and a random subset of the writes after it, which a
 // disk cache may or may not have kept), mounted (so the journal or log replays), and every file
@@ -36,11 +37,14 @@ export type FileKind =
   | 'new' //            a new file in an old directory
   | 'newDir' //         a new file in a directory created in this batch
   | 'rename' //         written to a temporary name, renamed over an old file
-  | 'renameSynced'; //  the same, with the temporary file fsynced before the rename, and the
+  | 'renameSynced' //   the same, with the temporary file fsynced before the rename, and the
 //                      target passed with mode 'data': fdatasync then commits nothing (only the
 //                      ctime changed), so only the fsync of the directory keeps the rename
+  | 'copied'; //        a new file made by fs.copyFile (copy_file_range) from an unflushed one:
+//                      on ext4 here its pages are not counted dirty (cachestat, /proc/meminfo),
+//                      and syncfs must still write them
 
-const KINDS: readonly FileKind[] = ['new', 'newDir', 'rename', 'renameSynced'];
+const KINDS: readonly FileKind[] = ['new', 'newDir', 'rename', 'renameSynced', 'copied'];
 
 export interface Expected {
   readonly rel: string;
@@ -139,6 +143,14 @@ function writeBatch(w: Workload, round: number, n: number, kinds: readonly FileK
       const rel = kind === 'new' ? `old/n${round}_${i}` : `${dirs[1 + (i % 3)]}/f${i}`;
       const data = content(rel, round, len);
       writeFile(path.join(w.mnt, rel), data);
+      files.push({ rel, data, kind, round });
+      targets.push(path.join(w.mnt, rel));
+    } else if (kind === 'copied') {
+      const rel = `old/c${round}_${i}`;
+      const data = content(rel, round, len);
+      const source = path.join(w.mnt, `noise/s${round}_${i}`);
+      writeFile(source, data);
+      fs.copyFileSync(source, path.join(w.mnt, rel));
       files.push({ rel, data, kind, round });
       targets.push(path.join(w.mnt, rel));
     } else {
