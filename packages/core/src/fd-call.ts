@@ -155,7 +155,7 @@ export function syncFds(
     // interleaved rounds). In chunks that double, so that few plans start; they share the first
     // one's choice (pipeline.ts), and a file the call names again in a later chunk waits for the
     // earlier flush and gets its own (one flush in flight per file).
-    let chunk = early || PIPELINE_ONLY_FROM > requests.length ? requests.length : FIRST_CHUNK;
+    let chunk = pipeline ? FIRST_CHUNK : requests.length;
     for (let from = 1; from < requests.length; from += chunk, chunk *= 2) {
       const to = Math.min(requests.length, from + chunk);
       const described = pinned.describeAll(fds.subarray(from, to), opened?.subarray(from, to), flags);
