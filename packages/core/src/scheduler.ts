@@ -692,15 +692,19 @@ export class Scheduler {
     const dev = entries[0]!.dev;
     const strategy = entries[0]!.strategy;
     const caps = this.#capsNow ?? (await this.#capabilities());
+    const pipeline = pipelineOf(entries);
+    // A later chunk of a pipelined call takes the call's choice: what the planner would read for
+    // it (vmstat, and maybe a cachestat trip for its thousands of fds) would go unused.
+    const measure = !pipeline?.choiceFor(dev);
     let ownDirtyBytes: number | null = null;
     // The system's dirty data picks the cost models' regime; with syncfs eligible, it is also
     // the noisy-neighbour guard's.
-    const systemDirty = this.#planner.wantsSystemDirty({ files: entries.length, strategy }) ? systemDirtyBytes() : null;
-    if (this.#planner.mayUseSyncfs({ fs, files: entries.length, strategy }, caps)) {
+    const systemDirty = measure && this.#planner.wantsSystemDirty({ files: entries.length, strategy }) ? systemDirtyBytes() : null;
+    if (measure && this.#planner.mayUseSyncfs({ fs, files: entries.length, strategy }, caps)) {
       // A nearly clean system passes the guard whatever the batch owns: skip the cachestat trip.
       if (this.#planner.needsOwnDirty(systemDirty)) ownDirtyBytes = await this.#ownDirty(entries);
     }
-    const pipeline = pipelineOf(entries);
+    // Asked again after the cachestat trip: an earlier chunk may have chosen meanwhile.
     const shared = pipeline?.choiceFor(dev);
     const choice = shared
       ? { ...shared, reason: `${shared.reason}; as chosen for the call's first plan here` }
